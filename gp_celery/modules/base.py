@@ -1,0 +1,168 @@
+"""The module contract: typed options, ``setup()`` once, then whole batches.
+
+Every module family (inputs, parsers, modifiers, sinks, misc) derives from ``Module``. The
+runner owns the node keys (``id``, ``filter``, ``receivers``, ...), counting, retries and
+dead letters; a module only does its own work on the events it is handed.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from gp_celery.event import Batch, Event, add_error
+
+Family = Literal["input", "parser", "modifier", "sink", "misc"]
+
+
+class Options(BaseModel):
+    """Base of every module's options: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, arbitrary_types_allowed=True
+    )
+
+
+class NoOptions(Options):
+    """For modules that take no options of their own."""
+
+
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+
+@dataclass(frozen=True)
+class Example:
+    """A documented example that `gp-celery modules` shows and the test suite runs.
+
+    ``expect`` lists the output events; only the keys named there are compared, plus
+    ``event_type`` when given (metadata is compared only where the example names it).
+    """
+
+    options: dict[str, Any]
+    given: list[Event]
+    expect: list[Event]
+    event_type: str | None = None
+    note: str = ""
+
+
+@dataclass
+class ModuleStats:
+    """Counters a module keeps about its own work (`self.stats.incr("cache_hits")`)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def incr(self, name: str, amount: int = 1) -> None:
+        self.counts[name] += amount
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One item of a sink batch that was not written: its index, why, and whether to retry."""
+
+    index: int
+    error: str
+    retriable: bool
+
+
+class Module(Generic[OptionsT]):
+    """Base of all modules. Subclasses set ``family`` via their family base class."""
+
+    family: ClassVar[Family]
+    name: ClassVar[str] = ""
+    """YAML name (GambolPutty's), set by @register from the class name."""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    """Other names accepted in configs, e.g. LumberMill's 'parser.Regex'."""
+    options_model: ClassVar[type[Options]] = NoOptions
+    examples: ClassVar[list[Example]] = []
+
+    def __init__(self, options: OptionsT, node_id: str) -> None:
+        self.options = options
+        self.node_id = node_id
+        self.stats = ModuleStats()
+        self.failed = 0
+        self.log = logging.getLogger(f"gp_celery.{self.family}.{self.name}")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = typing.get_args(base)
+            if args and isinstance(args[0], type) and issubclass(args[0], Options):
+                cls.options_model = args[0]
+
+    @property
+    def label(self) -> str:
+        """How logs and errors name this node: ``Type 'id'`` or just ``Type``."""
+        return self.name if self.node_id == self.name else f"{self.name} '{self.node_id}'"
+
+    def setup(self) -> None:
+        """Open clients, load databases, compile what the options did not. Once per process."""
+
+    def process(self, events: Batch) -> Batch:
+        """Handle a batch; return what goes on (an event left out is dropped)."""
+        return events
+
+    def tick(self, now: float) -> Batch:
+        """Periodic work (about once a second); may return new events to send on."""
+        return []
+
+    def close(self) -> None:
+        """Flush and release what setup() opened. Called once at shutdown."""
+
+    def fail(self, event: Event, reason: str) -> None:
+        """Tag an event with a per-event failure; it still goes on."""
+        add_error(event, self.node_id, reason)
+        self.failed += 1
+
+
+class Parser(Module[OptionsT]):
+    """Turns raw text or bytes into fields."""
+
+    family: ClassVar[Family] = "parser"
+
+
+class Modifier(Module[OptionsT]):
+    """Adds, changes or removes fields, or drops events."""
+
+    family: ClassVar[Family] = "modifier"
+
+
+class Misc(Module[OptionsT]):
+    """Statistics and other helpers that pass events on."""
+
+    family: ClassVar[Family] = "misc"
+
+
+class Sink(Module[OptionsT]):
+    """Stores events. Never forwards; reports failed items instead of retrying them."""
+
+    family: ClassVar[Family] = "sink"
+
+    def process(self, events: Batch) -> Batch:
+        raise TypeError("sinks are written through write(), not process()")
+
+    def write(self, events: Batch) -> list[Failure]:
+        """Write a batch in one bulk call; return the items that failed."""
+        raise NotImplementedError
+
+
+Emit = Callable[[Batch], Awaitable[None]]
+"""What an input calls with the events it made; awaits while backpressure says stop."""
+
+
+class Input(Module[OptionsT]):
+    """Receives data (transport only); framing, batching and counting are shared."""
+
+    family: ClassVar[Family] = "input"
+
+    async def serve(self, emit: Emit) -> None:
+        """Receive until the source ends or the task is cancelled."""
+        raise NotImplementedError
+
+    def process(self, events: Batch) -> Batch:
+        return events
