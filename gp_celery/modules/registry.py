@@ -16,7 +16,7 @@ ModuleT = TypeVar("ModuleT", bound=type[Module[Any]])
 
 _modules: dict[str, type[Module[Any]]] = {}
 _aliases: dict[str, str] = {}
-_discovered = False
+_discovered: list[str] = []
 
 FAMILY_PACKAGES = (
     "inputs",
@@ -40,7 +40,6 @@ def register(cls: ModuleT) -> ModuleT:
 
 def discover() -> None:
     """Import every module file once so that their @register calls run."""
-    global _discovered
     if _discovered:
         return
     for package_name in FAMILY_PACKAGES:
@@ -48,7 +47,7 @@ def discover() -> None:
         for info in pkgutil.iter_modules(package.__path__):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{package_name}.{info.name}")
-    _discovered = True
+    _discovered.extend(FAMILY_PACKAGES)
 
 
 def lookup(name: str) -> type[Module[Any]] | None:

@@ -60,7 +60,7 @@ def _compile_template(value: Any) -> expressions.Template:
 def _compile_filter(value: Any) -> expressions.Filter:
     if isinstance(value, expressions.Filter):
         return value
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, (bool, int, float)):
         value = str(value)
     if not isinstance(value, str):
         raise ValueError(f"expected a filter expression, got {type(value).__name__}")

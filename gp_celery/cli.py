@@ -1,0 +1,160 @@
+"""The gp-celery command: run, check, modules."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from gp_celery import __version__
+from gp_celery.config import ConfigError, PipelineConfig, load_config
+from gp_celery.config.global_options import LEVELS
+
+log = logging.getLogger("gp_celery")
+
+EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
+
+
+def _config_path(args: argparse.Namespace) -> str:
+    path: str | None = args.config or os.environ.get("GP_CONFIG")
+    if not path:
+        raise SystemExit("gp-celery: no configuration; pass -c FILE or set GP_CONFIG")
+    return path
+
+
+def _load(args: argparse.Namespace) -> PipelineConfig | None:
+    try:
+        return load_config(_config_path(args))
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def configure_logging(config: PipelineConfig | None, override: str | None) -> None:
+    """Global.logging from the config; ``--log-level`` wins. Colours only on a terminal."""
+    settings = config.settings.logging if config else None
+    level = LEVELS[(override or (settings.level if settings else "info")).lower()]
+    fmt = settings.format if settings else "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+    handler: logging.Handler
+    if settings and settings.filename:
+        handler = logging.FileHandler(settings.filename, mode=settings.filemode)
+        handler.setFormatter(logging.Formatter(fmt))
+    elif sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler = RichHandler(show_path=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(fmt))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_CONFIG
+    configure_logging(config, args.log_level)
+    workers = args.workers if args.workers is not None else config.settings.workers
+    if workers > 1:
+        log.warning(
+            "workers: %d requested; the distributed mode is not built yet, so this "
+            "run uses one process.",
+            workers,
+        )
+    from gp_celery.embedded import InputFailedError, run_embedded
+    from gp_celery.pipeline import PlannedModuleError
+
+    try:
+        run_embedded(config)
+    except PlannedModuleError as error:
+        print(f"gp-celery: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (InputFailedError, OSError) as error:
+        log.error("%s", error)  # noqa: TRY400 - the message says it all; no traceback for users
+        return EXIT_RUNTIME
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from gp_celery.report import print_check
+
+    try:
+        config = load_config(_config_path(args))
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem)
+        return EXIT_CONFIG
+    print_check(config)
+    return EXIT_CONFIG if args.strict and config.planned else EXIT_OK
+
+
+def cmd_modules(args: argparse.Namespace) -> int:
+    from gp_celery.report import print_module, print_modules
+
+    if args.name:
+        return EXIT_OK if print_module(args.name) else EXIT_CONFIG
+    print_modules()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gp-celery",
+        description="Collect, parse, enrich and store logs, as one YAML file describes.",
+    )
+    parser.add_argument("--version", action="version", version=f"gp-celery {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("-c", "--config", help="pipeline YAML file (default: $GP_CONFIG)")
+
+    run = commands.add_parser(
+        "run",
+        help="run the pipeline in this process (embedded mode)",
+        description="Run inputs and pipeline in one process, with no "
+        "broker. Stops at the end of stdin (StdIn) or on SIGINT/SIGTERM, "
+        "after flushing every sink.",
+    )
+    with_config(run)
+    run.add_argument("--workers", type=int, help="CPU cores to use (overrides Global: workers)")
+    run.add_argument("--log-level", choices=sorted(LEVELS), help="override Global: logging.level")
+    run.set_defaults(handler=cmd_run)
+
+    check = commands.add_parser(
+        "check",
+        help="validate a configuration and show its graph",
+        description="Report every problem, one per line as "
+        "FILE:LINE: NODE: OPTION: message; exit 1 if there is any.",
+    )
+    with_config(check)
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail when the config uses modules that are not built yet",
+    )
+    check.set_defaults(handler=cmd_check)
+
+    modules = commands.add_parser(
+        "modules",
+        help="list modules, or show one in detail",
+        description="Every module with its options, defaults and "
+        "an example; modules not built yet are marked.",
+    )
+    modules.add_argument("name", nargs="?", help="a module name, e.g. RegexParser")
+    modules.set_defaults(handler=cmd_modules)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""YAML -> validated PipelineConfig; every problem reported at once as FILE:LINE: message.
+
+GambolPutty's format: a list of single-key maps (or bare module names), one optional
+``Global`` item, the node keys of spec/CORE.md 1.3. LumberMill's ``family.Name`` module names
+are accepted as aliases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path as FilePath
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from gp_celery.config.global_options import GlobalOptions
+from gp_celery.config.nodes import NodeSpec, ReceiverSpec, build_node
+from gp_celery.config.problems import ConfigError, Problem, did_you_mean, shorten
+from gp_celery.config.source import Source, YamlSyntaxError, expand_env, parse_yaml
+from gp_celery.config.wiring import assign_ids, topological_order, wire_receivers
+
+__all__ = [
+    "ConfigError",
+    "GlobalOptions",
+    "NodeSpec",
+    "PipelineConfig",
+    "Problem",
+    "ReceiverSpec",
+    "load_config",
+    "parse_config",
+]
+
+
+@dataclass
+class PipelineConfig:
+    """A whole validated pipeline: nodes in file order and in topological order."""
+
+    file: str
+    settings: GlobalOptions
+    nodes: list[NodeSpec]
+    order: list[NodeSpec]
+    digest: str
+    """sha256 of the expanded configuration; batches carry it so workers can refuse others."""
+
+    @property
+    def planned(self) -> list[NodeSpec]:
+        """Nodes whose module is not built yet."""
+        return [node for node in self.nodes if node.module is None]
+
+    def node(self, node_id: str) -> NodeSpec:
+        return next(node for node in self.nodes if node.id == node_id)
+
+
+def _global(
+    value: Any, source: Source, path: tuple[str | int, ...]
+) -> tuple[GlobalOptions, list[Problem]]:
+    try:
+        return GlobalOptions.model_validate(value or {}), []
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            loc = tuple(str(part) for part in item["loc"])
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                hint = did_you_mean(loc[-1], GlobalOptions.model_fields)
+                message = f"unknown option '{loc[-1]}'{hint}"
+            elif "input" in item:
+                message += f", got {shorten(item['input'])}"
+            problems.append(
+                Problem(source.file, source.line((*path, *loc)), "Global", ".".join(loc), message)
+            )
+        return GlobalOptions(), problems
+
+
+def _entries(source: Source) -> tuple[GlobalOptions, list[NodeSpec], list[Problem]]:
+    problems: list[Problem] = []
+    settings = GlobalOptions()
+    nodes: list[NodeSpec] = []
+    if not isinstance(source.data, list):
+        kind = "an empty file" if source.data is None else type(source.data).__name__
+        raise ConfigError(
+            [
+                Problem(
+                    source.file,
+                    1,
+                    message=f"expected a list of modules (- ModuleName: {{options}}), got {kind}",
+                )
+            ]
+        )
+    seen_global = False
+    for index, item in enumerate(source.data):
+        settings_map: Any
+        if isinstance(item, str):
+            name, settings_map = item, {}
+        elif isinstance(item, dict) and len(item) == 1:
+            name, settings_map = next(iter(item.items()))
+            settings_map = {} if settings_map is None else settings_map
+        else:
+            problems.append(
+                Problem(
+                    source.file,
+                    source.line((index,)),
+                    message=f"expected '- ModuleName' or '- ModuleName: {{options}}', got "
+                    f"{shorten(item)}",
+                )
+            )
+            continue
+        name = str(name)
+        if not isinstance(settings_map, dict):
+            problems.append(
+                Problem(
+                    source.file,
+                    source.line((index,)),
+                    name,
+                    "",
+                    f"options must be a map, got {shorten(settings_map)}",
+                )
+            )
+            continue
+        if name == "Global":
+            if seen_global:
+                problems.append(
+                    Problem(
+                        source.file,
+                        source.line((index,)),
+                        "Global",
+                        "",
+                        "only one Global section is allowed",
+                    )
+                )
+            seen_global = True
+            settings, found = _global(settings_map, source, (index, name))
+            problems += found
+            continue
+        node, found = build_node(len(nodes), name, settings_map, source, (index, name))
+        nodes.append(node)
+        problems += found
+    return settings, nodes, problems
+
+
+def parse_config(
+    text: str, file: str = "<config>", environ: dict[str, str] | None = None
+) -> PipelineConfig:
+    """Validate configuration text; raise ConfigError listing every problem."""
+    try:
+        source = parse_yaml(text, file)
+    except YamlSyntaxError as error:
+        raise ConfigError([error.problem]) from None
+    problems = expand_env(source, environ)
+    settings, nodes, found = _entries(source)
+    problems += found
+    problems += assign_ids(nodes, file)
+    problems += wire_receivers(nodes, file)
+    order, found = topological_order(nodes, file)
+    problems += found
+    if not nodes and not problems:
+        problems.append(Problem(file, 1, message="the configuration has no modules"))
+    if problems:
+        raise ConfigError(problems)
+    digest = hashlib.sha256(orjson.dumps(source.data, default=str)).hexdigest()
+    return PipelineConfig(file, settings, nodes, order, digest)
+
+
+def load_config(path: str | FilePath, environ: dict[str, str] | None = None) -> PipelineConfig:
+    """Read and validate a configuration file."""
+    try:
+        text = FilePath(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([Problem(str(path), 1, message=f"cannot read: {error}")]) from None
+    return parse_config(text, str(path), environ)

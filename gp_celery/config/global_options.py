@@ -1,0 +1,64 @@
+"""The ``Global`` section: process-wide settings (spec/CORE.md 1.2) plus batching."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class LoggingOptions(_Section):
+    level: str = "info"
+    """One of debug, info, warn, error, critical, fatal (any case)."""
+    format: str = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+    """Python logging format."""
+    filename: str | Literal[False] | None = None
+    """Log file; unset (or false) logs to stderr."""
+    filemode: Literal["w", "a"] = "w"
+    """'w' truncates the log file at start, 'a' appends."""
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in LEVELS:
+            raise ValueError(f"unknown level {value!r}; use one of {', '.join(sorted(LEVELS))}")
+        return value.lower()
+
+
+class GlobalOptions(_Section):
+    """Process-wide settings. Unknown keys are errors (GambolPutty accepted any), so that a
+    typo such as 'worker: 4' is caught instead of silently ignored."""
+
+    workers: int = Field(default=1, ge=0)
+    """CPU cores to use. 1 (the default) runs one process with no broker."""
+    queue_size: int = Field(default=20, ge=1)
+    """GambolPutty's inter-process queue size; accepted, unused (batches go via the broker)."""
+    queue_buffer_size: int = Field(default=50, ge=1)
+    """GambolPutty's events per inter-process batch; accepted, see batch_size."""
+    logging: LoggingOptions = LoggingOptions()
+    """Logging level, format and file."""
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    """Events an input collects before the batch runs through the pipeline."""
+    batch_ms: int = Field(default=100, ge=1, le=60_000)
+    """Longest time an event waits in a partial batch, in milliseconds."""
+    dead_letter_file: str = "gp-celery-dead-letters.jsonl"
+    """Embedded mode: where events that a sink could not write are kept (JSON lines)."""
+    sink_retries: int = Field(default=5, ge=0, le=100)
+    """How often a retriable sink failure is retried, with exponential backoff."""
+    sink_retry_base_secs: float = Field(default=0.5, gt=0, le=60)
+    """First backoff delay; it doubles on every retry."""

@@ -1,0 +1,79 @@
+"""Write a batch to a sink: retry what can succeed, dead-letter the rest, lose nothing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gp_celery.event import Batch, add_error
+from gp_celery.modules.base import Failure, Sink
+
+log = logging.getLogger(__name__)
+
+DeadLetter = Callable[[str, Batch], None]
+"""Receives (node id, events already tagged with their error)."""
+
+
+def failures_of_exception(error: Exception, size: int) -> list[Failure]:
+    """A write() that raised failed every item; I/O-ish errors are worth retrying."""
+    retriable = isinstance(error, (OSError, TimeoutError, ConnectionError))
+    reason = f"{type(error).__name__}: {error}"
+    return [Failure(index, reason, retriable) for index in range(size)]
+
+
+@dataclass
+class SinkWriter:
+    sink: Sink[object]  # type: ignore[type-var]
+    retries: int
+    base_delay: float
+    dead_letter: DeadLetter
+    sleep: Callable[[float], None] = time.sleep
+
+    def write(self, events: Batch) -> tuple[int, int]:
+        """Write events; return (written, dead-lettered)."""
+        pending, dead = events, 0
+        for attempt in range(self.retries + 1):
+            failures = self._attempt(pending)
+            if not failures:
+                break
+            last = attempt == self.retries
+            retry = [] if last else [f for f in failures if f.retriable]
+            dead += self._dead_letter(pending, [f for f in failures if last or not f.retriable])
+            if not retry:
+                break
+            delay = self.base_delay * 2**attempt
+            log.warning(
+                "%s: %d of %d events failed to write (%s); retry %d/%d in %.1fs.",
+                self.sink.label,
+                len(retry),
+                len(pending),
+                retry[0].error,
+                attempt + 1,
+                self.retries,
+                delay,
+            )
+            pending = [pending[f.index] for f in retry]
+            self.sleep(delay)
+        return len(events) - dead, dead
+
+    def _attempt(self, events: Batch) -> list[Failure]:
+        try:
+            return self.sink.write(events)
+        except Exception as error:
+            log.exception(
+                "%s: write() raised on a batch of %d events.", self.sink.label, len(events)
+            )
+            return failures_of_exception(error, len(events))
+
+    def _dead_letter(self, events: Batch, failures: list[Failure]) -> int:
+        if not failures:
+            return 0
+        letters = []
+        for failure in failures:
+            event = events[failure.index]
+            add_error(event, self.sink.node_id, failure.error)
+            letters.append(event)
+        self.dead_letter(self.sink.node_id, letters)
+        return len(letters)

@@ -1,0 +1,107 @@
+"""What `check` and `modules` print: rich tables on a terminal, plain text otherwise."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import orjson
+
+from gp_celery.config import PipelineConfig
+from gp_celery.docs import ModuleDoc, all_docs
+
+FAMILY_TITLES = {
+    "input": "Inputs",
+    "parser": "Parsers",
+    "modifier": "Modifiers",
+    "misc": "Misc",
+    "sink": "Sinks",
+}
+
+
+def _tty() -> bool:
+    return sys.stdout.isatty()
+
+
+def _rich_print(*renderables: Any) -> None:
+    from rich.console import Console
+
+    Console().print(*renderables)
+
+
+def print_check(config: PipelineConfig) -> None:
+    """The graph in topological order with receivers, filters and planned modules."""
+    lines = [f"{config.file}: OK: {len(config.nodes)} modules"]
+    for node in config.order:
+        targets = []
+        for receiver in node.receivers or []:
+            flt = f" if {receiver.filter.source}" if receiver.filter else ""
+            targets.append(f"{receiver.target}{flt}")
+        arrow = " -> " + ", ".join(targets) if targets else ""
+        queue = f" [queue {node.queue}]" if node.queue else ""
+        lines.append(f"  {node.id} ({node.family}){queue}{arrow}")
+    for node in config.planned:
+        lines.append(
+            f"{config.file}:{node.line}: {node.label}: not built yet; its options "
+            "are not checked and `gp-celery run` refuses this config"
+        )
+    print("\n".join(lines))
+
+
+def print_modules() -> None:
+    docs = all_docs()
+    if _tty():
+        from rich.table import Table
+
+        table = Table("module", "family", "LumberMill name", "what it does")
+        for doc in docs:
+            style = "dim" if not doc.built else ""
+            table.add_row(doc.name, doc.family, ", ".join(doc.aliases), doc.summary, style=style)
+        _rich_print(table)
+        return
+    for doc in docs:
+        alias = f" [{', '.join(doc.aliases)}]" if doc.aliases else ""
+        print(f"{doc.name:<22} {doc.family:<9} {doc.summary}{alias}")
+
+
+def _find(name: str) -> ModuleDoc | None:
+    for doc in all_docs():
+        if name == doc.name or name in doc.aliases:
+            return doc
+    return None
+
+
+def module_text(doc: ModuleDoc) -> str:
+    """The full plain-text page for one module."""
+    lines = [f"{doc.name} ({doc.family})" + (" - NOT BUILT YET" if not doc.built else "")]
+    if doc.aliases:
+        lines.append(f"  also accepted as: {', '.join(doc.aliases)}")
+    lines += ["", doc.summary]
+    if doc.details:
+        lines += ["", doc.details]
+    if doc.options:
+        lines += ["", "Options:"]
+        for option in doc.options:
+            lines.append(f"  {option.name}: {option.type} = {option.default}")
+            if option.doc:
+                lines.append(f"      {option.doc}")
+    for example in doc.examples:
+        lines += ["", "Example:", f"  options: {_json(example.options)}"]
+        lines += [f"  given:   {_json(event)}" for event in example.given]
+        lines += [f"  gives:   {_json(event)}" for event in example.expect]
+    return "\n".join(lines)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def print_module(name: str) -> bool:
+    doc = _find(name)
+    if doc is None:
+        print(
+            f"gp-celery: no module named {name!r}; `gp-celery modules` lists them", file=sys.stderr
+        )
+        return False
+    print(module_text(doc))
+    return True

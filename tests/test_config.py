@@ -1,0 +1,292 @@
+"""Configuration: every error kind is reported with its line, all at once, sorted."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gp_celery.config import ConfigError, PipelineConfig, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse(text: str, environ: dict[str, str] | None = None) -> PipelineConfig:
+    return parse_config(textwrap.dedent(text).lstrip("\n"), "p.yml", environ or {})
+
+
+def problems(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, environ)
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_seed_stdin_example_is_valid_and_wired_in_file_order() -> None:
+    config = parse_config((ROOT / "conf/example-stdin.yml").read_text(), "x.yml", {})
+    assert [node.id for node in config.order] == ["StdIn", "RegexParser", "StdOutSink"]
+    assert [r.target for r in config.node("StdIn").receivers or []] == ["RegexParser"]
+    assert config.node("StdOutSink").receivers == []
+
+
+@pytest.mark.parametrize(
+    "name", ["example-stdin.yml", "example-tcp.yml", "example-full.yml", "tcp-to-file.yml"]
+)
+def test_every_shipped_config_is_valid(name: str) -> None:
+    parse_config((ROOT / "conf" / name).read_text(), name, {})
+
+
+def test_full_example_wiring_matches_the_spec() -> None:
+    config = parse_config((ROOT / "conf/example-full.yml").read_text(), "x.yml", {})
+    ids = [node.id for node in config.nodes]
+    assert ids[:2] == ["TcpServer", "TcpServer_1"]
+    assert "ModifyFields_1" in ids
+    regex = config.node("RegexParser")
+    assert [r.target for r in regex.receivers or []] == ["SimpleStats", "StdOutSink"]
+    assert all(r.filter is not None for r in regex.receivers or [])
+    assert [r.target for r in config.node("TcpServer").receivers or []] == ["RegexParser"]
+    assert [r.target for r in config.node("TcpServer_1").receivers or []] == ["MsgPackParser"]
+    assert {n.type_name for n in config.planned} == {
+        "SyslogPrivalParser",
+        "AddGeoInfo",
+        "Math",
+        "UserAgentParser",
+        "UrlParser",
+        "ElasticSearchSink",
+    }
+
+
+def test_unknown_module_names_line_and_suggestion() -> None:
+    found = problems("""
+        - StdIn
+        - RegexPraser:
+            field_extraction_patterns: []
+        """)
+    assert found == [
+        "p.yml:2: RegexPraser: unknown module 'RegexPraser' (did you mean 'RegexParser'?)"
+    ]
+
+
+def test_misspelled_option_is_reported_with_suggestion_and_line() -> None:
+    found = problems("""
+        - StdIn
+        - RegexParser:
+            id: access
+            hot_rule_first: true
+            field_extraction_patterns:
+             - web: 'x'
+        """)
+    assert found == [
+        "p.yml:4: RegexParser 'access': hot_rule_first: unknown option "
+        "'hot_rule_first' (did you mean 'hot_rules_first'?)"
+    ]
+
+
+def test_wrong_type_names_option_and_value() -> None:
+    found = problems("""
+        - StdIn
+        - StdOutSink:
+            pretty_print: [1, 2]
+        """)
+    assert len(found) == 1
+    assert found[0].startswith("p.yml:3: StdOutSink: pretty_print: ")
+    assert "[1, 2]" in found[0]
+
+
+def test_bad_regex_keeps_the_re_error_detail() -> None:
+    found = problems("""
+        - StdIn
+        - RegexParser:
+            field_extraction_patterns:
+             - web: '(?P<code>\\d{3}'
+        """)
+    assert len(found) == 1
+    assert found[0].startswith("p.yml:")
+    assert "missing ), unterminated subpattern" in found[0]
+
+
+def test_bad_filter_names_the_column() -> None:
+    found = problems("""
+        - StdIn:
+            filter: $(a) == 'x' and __import__('os')
+        - DevNullSink
+        """)
+    assert len(found) == 1
+    assert found[0].startswith("p.yml:2: StdIn: filter: bad filter: column ")
+
+
+def test_bad_template_is_reported() -> None:
+    found = problems("""
+        - StdIn:
+            add_fields: {copy: '$(unclosed'}
+        - DevNullSink
+        """)
+    assert len(found) == 1
+    assert found[0].startswith("p.yml:2: StdIn: add_fields: bad template")
+
+
+def test_unknown_receiver_with_suggestion() -> None:
+    found = problems("""
+        - StdIn:
+            receivers: [StdOutSnk]
+        - StdOutSink
+        """)
+    assert found == [
+        "p.yml:2: StdIn: receivers: unknown receiver 'StdOutSnk' (did you mean 'StdOutSink'?)"
+    ]
+
+
+def test_cycle_is_reported() -> None:
+    found = problems("""
+        - StdIn
+        - DropEvent:
+            id: a
+            receivers: [b]
+        - DropEvent:
+            id: b
+            receivers: [a]
+        """)
+    assert len(found) == 1
+    assert "receivers form a cycle" in found[0]
+    assert found[0].startswith("p.yml:2: DropEvent 'a'")
+
+
+def test_receivers_on_a_sink_are_an_error() -> None:
+    found = problems("""
+        - StdIn
+        - StdOutSink:
+            receivers: [DevNullSink]
+        - DevNullSink
+        """)
+    assert found == [
+        "p.yml:3: StdOutSink: receivers: a sink stores events and cannot have receivers"
+    ]
+
+
+def test_duplicate_id_names_the_first_use() -> None:
+    found = problems("""
+        - StdIn:
+            id: in
+        - DevNullSink:
+            id: in
+        """)
+    assert found == ["p.yml:3: DevNullSink 'in': id: duplicate id 'in' (first used on line 1)"]
+
+
+def test_invalid_yaml_reports_its_line() -> None:
+    found = problems("""
+        - StdIn
+        - StdOutSink:
+            pretty_print: [unclosed
+        """)
+    assert len(found) == 1
+    assert found[0].startswith("p.yml:4: invalid YAML")
+
+
+def test_every_problem_is_reported_at_once_and_sorted() -> None:
+    found = problems("""
+        - StdIn:
+            bogus: 1
+        - RegexParser:
+            field_extraction_patterns: [{a: '('}]
+        - StdOutSink:
+            receivers: [x]
+        """)
+    assert len(found) == 3
+    assert [int(line.split(":")[1]) for line in found] == sorted(
+        int(line.split(":")[1]) for line in found
+    )
+
+
+def test_env_vars_are_expanded_with_defaults() -> None:
+    config = parse(
+        """
+        - TcpServer:
+            port: ${PORT}
+            interface: ${IFACE:-127.0.0.1}
+        - DevNullSink
+        """,
+        {"PORT": "6000"},
+    )
+    options = config.node("TcpServer").options
+    assert options is not None
+    assert options.port == 6000  # type: ignore[attr-defined]
+    assert options.interface == "127.0.0.1"  # type: ignore[attr-defined]
+
+
+def test_unset_env_var_without_default_is_an_error() -> None:
+    found = problems("""
+        - TcpServer:
+            port: ${NOPE}
+        - DevNullSink
+        """)
+    assert "p.yml:2: environment variable 'NOPE' is not set and has no default" in found
+
+
+def test_lumbermill_names_are_aliases() -> None:
+    config = parse("""
+        - Global:
+           workers: 1
+           logging:
+            level: warn
+            filename: False
+        - input.StdIn:
+           multiline: False
+        - parser.Regex:
+           field_extraction_patterns:
+            - x: '(?P<michael>[^ ]*) a (?P<profession>[^ ]*)'
+        - output.StdOut:
+            pretty_print: True
+        """)
+    assert [node.type_name for node in config.nodes] == ["StdIn", "RegexParser", "StdOutSink"]
+    assert config.settings.logging.level == "warn"
+
+
+def test_unknown_global_option_is_an_error() -> None:
+    found = problems("""
+        - Global:
+            worker: 4
+        - StdIn
+        - DevNullSink
+        """)
+    assert found == ["p.yml:2: Global: worker: unknown option 'worker' (did you mean 'workers'?)"]
+
+
+def test_top_level_must_be_a_list() -> None:
+    assert problems("StdIn: {}\n") == [
+        "p.yml:1: expected a list of modules (- ModuleName: {options}), got dict"
+    ]
+
+
+def test_implicit_ids_do_not_truncate_at_underscore() -> None:
+    config = parse("""
+        - StdIn
+        - DropEvent:
+            filter: $(x) == 1
+        - DropEvent
+        - DevNullSink
+        """)
+    assert [node.id for node in config.nodes] == [
+        "StdIn",
+        "DropEvent",
+        "DropEvent_1",
+        "DevNullSink",
+    ]
+
+
+def test_next_entry_being_an_input_is_an_error() -> None:
+    found = problems("""
+        - StdIn
+        - Spam
+        """)
+    assert found == [
+        "p.yml:1: StdIn: receivers: the next entry, input 'Spam', cannot receive "
+        "events; set 'receivers'"
+    ]
+
+
+def test_digest_changes_with_the_config() -> None:
+    one = parse("- StdIn\n- DevNullSink\n")
+    two = parse("- StdIn:\n    multiline: true\n- DevNullSink\n")
+    assert one.digest != two.digest
+    assert one.digest == parse("- StdIn\n- DevNullSink\n").digest
