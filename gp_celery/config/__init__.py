@@ -141,13 +141,20 @@ def _entries(source: Source) -> tuple[GlobalOptions, list[NodeSpec], list[Proble
 
 
 def parse_config(
-    text: str, file: str = "<config>", environ: dict[str, str] | None = None
+    text: str,
+    file: str = "<config>",
+    environ: dict[str, str] | None = None,
+    data: list[Any] | None = None,
 ) -> PipelineConfig:
-    """Validate configuration text; raise ConfigError listing every problem."""
-    try:
-        source = parse_yaml(text, file)
-    except YamlSyntaxError as error:
-        raise ConfigError([error.problem]) from None
+    """Validate configuration text (or already-parsed ``data``); raise ConfigError listing
+    every problem."""
+    if data is not None:
+        source = Source(file, data)
+    else:
+        try:
+            source = parse_yaml(text, file)
+        except YamlSyntaxError as error:
+            raise ConfigError([error.problem]) from None
     problems = expand_env(source, environ)
     settings, nodes, found = _entries(source)
     problems += found

@@ -159,6 +159,8 @@ class Input(Module[OptionsT]):
     """Receives data (transport only); framing, batching and counting are shared."""
 
     family: ClassVar[Family] = "input"
+    ends_pipeline: ClassVar[bool] = False
+    """True when the end of this input ends the whole run (StdIn at EOF, as in GambolPutty)."""
 
     async def serve(self, emit: Emit) -> None:
         """Receive until the source ends or the task is cancelled."""

@@ -26,7 +26,12 @@ class Pipeline:
     reached it, so the per-event cost is the modules' own work, not dispatch.
     """
 
-    def __init__(self, config: PipelineConfig, dead_letter: DeadLetter | None = None) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        dead_letter: DeadLetter | None = None,
+        collect: Batch | None = None,
+    ) -> None:
         if config.planned:
             names = ", ".join(sorted({node.type_name for node in config.planned}))
             raise PlannedModuleError(f"{config.file}: these modules are not built yet: {names}")
@@ -42,7 +47,8 @@ class Pipeline:
             node.routes = [Route(self.nodes[r.target], r.filter) for r in node.spec.receivers or []]
         self.order = list(self.nodes.values())
         self.writers = {node.id: self._writer(node) for node in self.order if node.is_sink}
-        self._started = False
+        self.collect = collect
+        """When a list: every event a sink took or a branch ended with lands here too."""
 
     def _writer(self, node: Node) -> SinkWriter:
         settings = self.config.settings
@@ -60,7 +66,6 @@ class Pipeline:
         for node in self.order:
             if include_inputs or not isinstance(node.module, Input):
                 node.module.setup()
-        self._started = True
 
     def run_batch(self, entry: str, events: Batch) -> None:
         """Run events that entered at node ``entry`` through everything downstream."""
@@ -78,6 +83,8 @@ class Pipeline:
         passing, bypass = node.split_by_filter(events)
         counters.bypassed += len(bypass)
         if node.is_sink:
+            if self.collect is not None:
+                self.collect.extend(passing)
             written, dead = self.writers[node.id].write(passing) if passing else (0, 0)
             counters.events_out += written
             counters.dead_lettered += dead
@@ -95,6 +102,8 @@ class Pipeline:
             counters.dropped += len(handled) + len(bypass) - sent
         else:  # the end of a branch: the events are done, not lost
             counters.events_out += len(handled) + len(bypass)
+            if self.collect is not None:
+                self.collect.extend(handled + bypass)
 
     def tick(self, now: float) -> None:
         """Give every module its periodic turn; events a tick makes go to its receivers."""
