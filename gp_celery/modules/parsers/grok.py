@@ -1,0 +1,195 @@
+"""Grok pattern references (``%{NAME}``, ``%{NAME:field}``, ``%{NAME:field:int}``) in regexes.
+
+The library is every file in ``grok_patterns/`` (lines ``NAME regex``, ``#`` comments), read
+once per process. Expansion happens when options are validated, so a pipeline never compiles a
+pattern per event, and mistakes are config errors:
+
+- ``%{NAME}`` becomes ``(?:<NAME's regex>)``. GambolPutty pasted the regex in without a group,
+  which breaks patterns with a top-level ``|`` such as ``DATE``; the group keeps them whole.
+- ``%{NAME:field}`` becomes ``(?P<field>...)``; ``field`` must be a Python identifier.
+- ``%{NAME:field:int}`` and ``:float`` also ask the parser to convert the value (logstash's
+  suffixes; GambolPutty did not support them).
+- An unknown name, an unknown type or a loop between patterns raises ``GrokError`` naming it.
+  (GambolPutty logged a warning and left the reference in the regex.)
+
+``compile_grok`` does all of it for a parser: expand, take flags from a whitelist, compile
+(keeping the ``re.error`` detail) and find the named groups that a match can leave out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Any, Final
+
+from gp_celery.modules.types import compile_regex
+
+PACKAGE: Final = "gp_celery.modules.parsers"
+DIRECTORY: Final = "grok_patterns"
+TYPES: Final = frozenset({"int", "float"})
+"""Type suffixes a reference may carry, as in logstash."""
+
+FLAGS: Final[Mapping[str, re.RegexFlag]] = {
+    "IGNORECASE": re.IGNORECASE, "I": re.IGNORECASE, "MULTILINE": re.MULTILINE,
+    "M": re.MULTILINE, "DOTALL": re.DOTALL, "S": re.DOTALL, "VERBOSE": re.VERBOSE,
+    "X": re.VERBOSE, "ASCII": re.ASCII, "A": re.ASCII, "UNICODE": re.UNICODE, "U": re.UNICODE,
+}  # fmt: skip
+"""Flag names a pattern may ask for, with or without 're.' (GambolPutty eval'd the string)."""
+
+_REFERENCE = re.compile(r"%\{(\w+)(?::([^:{}]*))?(?::([^:{}]*))?\}")
+_NAME = re.compile(r"\w+")
+
+
+class GrokError(ValueError):
+    """A grok reference or pattern file is wrong; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class GrokPattern:
+    """A regex with its grok references expanded, and the fields to convert after a match."""
+
+    regex: str
+    conversions: Mapping[str, str] = field(default_factory=dict)
+    """Named group -> 'int' or 'float', from ``%{NAME:field:int}``."""
+
+
+@dataclass(frozen=True)
+class CompiledGrok:
+    """A compiled pattern and what a parser needs to know about its named groups."""
+
+    regex: re.Pattern[str]
+    conversions: Mapping[str, str]
+    optional: tuple[str, ...]
+    """Named groups a match can leave out (None in ``groupdict()``)."""
+
+
+def parse_library(text: str, source: str = "<text>") -> dict[str, str]:
+    """Read ``NAME regex`` lines; ``#`` comments and blank lines are skipped."""
+    patterns: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        name, _, body = stripped.partition(" ")
+        body = body.strip()
+        if not _NAME.fullmatch(name) or not body:
+            raise GrokError(f"{source}:{number}: expected 'NAME regex', got {stripped!r}")
+        patterns[name] = body
+    return patterns
+
+
+@cache
+def load_library() -> Mapping[str, str]:
+    """Every pattern shipped in ``grok_patterns/``; files are read in name order."""
+    patterns: dict[str, str] = {}
+    folder = resources.files(PACKAGE).joinpath(DIRECTORY)
+    for entry in sorted(folder.iterdir(), key=lambda item: item.name):
+        if entry.is_file() and not entry.name.startswith("."):
+            patterns.update(parse_library(entry.read_text(encoding="utf-8"), entry.name))
+    return MappingProxyType(patterns)
+
+
+def expand(pattern: str, library: Mapping[str, str] | None = None) -> GrokPattern:
+    """Replace every grok reference in ``pattern``, recursively."""
+    if "%{" not in pattern:
+        return GrokPattern(pattern)
+    conversions: dict[str, str] = {}
+    regex = _expand(pattern, load_library() if library is None else library, conversions, ())
+    return GrokPattern(regex, MappingProxyType(conversions))
+
+
+def _expand(
+    text: str, library: Mapping[str, str], conversions: dict[str, str], stack: tuple[str, ...]
+) -> str:
+    if "%{" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        name, group, kind = match.groups()
+        body = library.get(name)
+        if body is None:
+            raise GrokError(f"unknown grok pattern %{{{name}}}")
+        if name in stack:
+            raise GrokError(f"grok patterns refer to each other: {' -> '.join((*stack, name))}")
+        inner = _expand(body, library, conversions, (*stack, name))
+        if group is None:
+            return f"(?:{inner})"
+        if not group.isidentifier():
+            raise GrokError(
+                f"grok field {group!r} in {match.group()} must be a plain name "
+                "(letters, digits and _, not starting with a digit)"
+            )
+        if kind is not None:
+            if kind not in TYPES:
+                allowed = ", ".join(sorted(TYPES))
+                raise GrokError(f"unknown grok type {kind!r} in {match.group()} (use {allowed})")
+            conversions[group] = kind
+        return f"(?P<{group}>{inner})"
+
+    return _REFERENCE.sub(replace, text)
+
+
+def parse_flags(value: Any) -> re.RegexFlag:
+    """'re.MULTILINE | re.DOTALL' or 'M|S' -> flags; an unknown name is an error."""
+    flags = re.RegexFlag(0)
+    if value is None:
+        return flags
+    if not isinstance(value, str):
+        raise ValueError(
+            f"flags must be a string such as 're.MULTILINE | re.DOTALL', got {value!r}"
+        )
+    for part in filter(None, re.split(r"[\s|,]+", value)):
+        name = part.removeprefix("re.").upper()
+        if name not in FLAGS:
+            raise ValueError(f"unknown regex flag {part!r} (use {', '.join(FLAGS)})")
+        flags |= FLAGS[name]
+    return flags
+
+
+def compile_grok(pattern: str, flags: Any = None) -> CompiledGrok:
+    """Expand, compile and analyse a pattern; every problem is a ValueError for the user."""
+    grok = expand(pattern)
+    regex = compile_regex(grok.regex, parse_flags(flags))
+    return CompiledGrok(regex, grok.conversions, optional_groups(regex))
+
+
+def optional_groups(regex: re.Pattern[str]) -> tuple[str, ...]:
+    """Named groups that may not take part in a match, so a parser skips the None check
+    for the others. Reads the parse tree of the private ``re._parser``; anything it does not
+    know (another Python, a new opcode) counts as optional, which is only slower."""
+    parser: Any = getattr(re, "_parser", None)
+    names = {number: name for name, number in regex.groupindex.items()}
+    if parser is None or not names:
+        return tuple(names.values())
+    seen: set[int] = set()
+    optional: set[int] = set()
+    _walk(parser.parse(regex.pattern, regex.flags), False, seen, optional)
+    return tuple(name for number, name in names.items() if number in optional or number not in seen)
+
+
+def _walk(items: Any, maybe: bool, seen: set[int], optional: set[int]) -> None:
+    for op, arg in items:
+        kind = getattr(op, "name", "")
+        if kind == "SUBPATTERN":
+            if arg[0]:
+                seen.add(arg[0])
+                if maybe:
+                    optional.add(arg[0])
+            _walk(arg[3], maybe, seen, optional)
+        elif kind == "BRANCH":
+            for branch in arg[1]:
+                _walk(branch, True, seen, optional)
+        elif kind in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            _walk(arg[2], maybe or arg[0] == 0, seen, optional)
+        elif kind == "ATOMIC_GROUP":
+            _walk(arg, maybe, seen, optional)
+        elif kind in ("ASSERT", "ASSERT_NOT"):
+            _walk(arg[1], maybe or kind == "ASSERT_NOT", seen, optional)
+        elif kind == "GROUPREF_EXISTS":
+            for branch in arg[1:]:
+                if branch is not None:
+                    _walk(branch, True, seen, optional)
