@@ -108,6 +108,7 @@ class Pipeline:
     def tick(self, now: float) -> None:
         """Give every module its periodic turn; events a tick makes go to its receivers."""
         for node in self.order:
+            node.report_filter_errors()
             try:
                 made = node.module.tick(now)
             except Exception:  # noqa: BLE001 - a timer bug must not stop the pipeline

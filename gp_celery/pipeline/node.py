@@ -9,7 +9,15 @@ from typing import Any
 
 from gp_celery import expressions
 from gp_celery.config import NodeSpec
-from gp_celery.event import Batch, Event, add_error, copy_event, field_path, set_event_type
+from gp_celery.event import (
+    MISSING,
+    Batch,
+    Event,
+    add_error,
+    copy_event,
+    field_path,
+    set_event_type,
+)
 from gp_celery.modules.base import Module, Sink
 from gp_celery.pipeline.counters import NodeCounters
 
@@ -29,6 +37,7 @@ class Node:
     routes: list[Route] = field(default_factory=list)
     counters: NodeCounters = field(default_factory=NodeCounters)
     _last_traceback: float = -1e9
+    _filter_errors_seen: dict[str, int] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -67,6 +76,33 @@ class Node:
         self.counters.failed += self.module.failed - before
         return out
 
+    def filters(self) -> list[tuple[str, expressions.Filter]]:
+        """(where, filter) for the input filter and every output filter."""
+        found = [("filter", self.spec.filter)] if self.spec.filter else []
+        found += [(f"output filter to {r.target.id}", r.filter) for r in self.routes if r.filter]
+        return found
+
+    def report_filter_errors(self) -> None:
+        """One warning per filter whose evaluations failed since the last report."""
+        for where, flt in self.filters():
+            new = flt.errors - self._filter_errors_seen.get(where, 0)
+            if new > 0:
+                self._filter_errors_seen[where] = flt.errors
+                consequence = (
+                    "the events bypassed the module"
+                    if where == "filter"
+                    else "the events were not sent there"
+                )
+                log.warning(
+                    "%s: %s %r failed on %d events (last: %s); %s.",
+                    self.module.label,
+                    where,
+                    flt.source,
+                    new,
+                    flt.last_error,
+                    consequence,
+                )
+
     def log_traceback(self, message: str) -> None:
         """One traceback per node per minute; the rest is counted, not logged."""
         now = time.monotonic()
@@ -80,7 +116,9 @@ class Node:
         """add_fields, then delete_fields, then event_type (spec/CORE.md 1.3)."""
         spec = self.spec
         for key_template, value_template in spec.add_fields:
-            field_path(key_template.render(event)).set(event, value_template.value(event))
+            value = value_template.value(event)
+            if value is not MISSING:  # '$(absent)' adds nothing rather than a placeholder
+                field_path(key_template.render(event)).set(event, value)
         for path in spec.delete_fields:
             path.delete(event)
         if spec.event_type is not None:
