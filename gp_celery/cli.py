@@ -66,8 +66,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             "run uses one process.",
             workers,
         )
-    from gp_celery.embedded import InputFailedError, run_embedded
+    from gp_celery.embedded import run_embedded
     from gp_celery.pipeline import PlannedModuleError
+    from inputs.listener import InputFailedError
 
     try:
         run_embedded(config)

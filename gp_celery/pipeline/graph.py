@@ -15,6 +15,10 @@ from gp_celery.pipeline.sink_writer import DeadLetter, SinkWriter
 log = logging.getLogger(__name__)
 
 
+Crossing = dict[str, Batch]
+"""Events bound for nodes of another stage, by node id."""
+
+
 class PlannedModuleError(RuntimeError):
     """The config uses modules that are not built yet; ``check`` lists them too."""
 
@@ -67,15 +71,27 @@ class Pipeline:
             if include_inputs or not isinstance(node.module, Input):
                 node.module.setup()
 
-    def run_batch(self, entry: str, events: Batch) -> None:
-        """Run events that entered at node ``entry`` through everything downstream."""
-        inbox: dict[str, Batch] = {entry: events}
+    def run_batch(self, entry: str, events: Batch, stage: str | None = None) -> Crossing:
+        """Run events that entered at node ``entry`` through everything downstream.
+
+        With ``stage`` (a queue name, distributed mode) events for a node on another queue
+        are not run but returned, by node id, for a new task on that node's queue.
+        """
+        return self._run_inbox({entry: events}, stage, entry)
+
+    def _run_inbox(self, inbox: dict[str, Batch], stage: str | None, entry: str = "") -> Crossing:
+        crossing: Crossing = {}
         for node in self.order:
             batch = inbox.pop(node.id, None)
             if batch:
-                self._run_node(node, batch, inbox)
+                queue = node.spec.queue
+                if stage is not None and node.id != entry and queue and queue != stage:
+                    crossing.setdefault(node.id, []).extend(batch)
+                else:
+                    self._run_node(node, batch, inbox)
             if not inbox:
                 break
+        return crossing
 
     def _run_node(self, node: Node, events: Batch, inbox: dict[str, Batch]) -> None:
         counters = node.counters
@@ -105,8 +121,9 @@ class Pipeline:
             if self.collect is not None:
                 self.collect.extend(handled + bypass)
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, stage: str | None = None) -> Crossing:
         """Give every module its periodic turn; events a tick makes go to its receivers."""
+        crossing: Crossing = {}
         for node in self.order:
             node.report_filter_errors()
             try:
@@ -117,8 +134,9 @@ class Pipeline:
             if made:
                 inbox: dict[str, Batch] = {}
                 node.counters.events_out += node.route(made, True, inbox)
-                for target_id, batch in inbox.items():
-                    self.run_batch(target_id, batch)
+                for target_id, batch in self._run_inbox(inbox, stage).items():
+                    crossing.setdefault(target_id, []).extend(batch)
+        return crossing
 
     def close(self) -> None:
         """Close modules in topological order, so sinks flush after what feeds them."""

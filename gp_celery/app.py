@@ -1,0 +1,67 @@
+"""The Celery app: delivery settings set once, here.
+
+At least once: tasks are acknowledged after they ran and rejected when their worker is
+lost, so a batch in flight on a killed worker is delivered again. Messages are msgpack;
+workers accept msgpack and json only, never pickle. No result backend: nothing waits for a
+result, and storing one per batch would only load the broker.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+
+import click
+from celery import Celery, signals
+
+DEFAULT_BROKER: Final = "redis://localhost:6379/0"
+DEFAULT_QUEUE: Final = "gp-celery"
+VISIBILITY_TIMEOUT_SECS: Final = 300
+"""Redis only: an unacknowledged batch returns to its queue after this long. A killed
+worker's batches are therefore redelivered after up to five minutes; keep it well above the
+slowest batch, or a slow batch is run twice. Override with GP_VISIBILITY_TIMEOUT."""
+
+
+def broker_url() -> str:
+    return os.environ.get("GP_BROKER_URL", DEFAULT_BROKER)
+
+
+def visibility_timeout() -> int:
+    return int(os.environ.get("GP_VISIBILITY_TIMEOUT", VISIBILITY_TIMEOUT_SECS))
+
+
+def make_app() -> Celery:
+    app = Celery("gp_celery", broker=broker_url(), include=["gp_celery.tasks"])
+    app.conf.update(
+        task_serializer="msgpack",
+        accept_content=["msgpack", "json"],
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=DEFAULT_QUEUE,
+        task_create_missing_queues=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": visibility_timeout()},
+        worker_hijack_root_logger=True,
+        worker_send_task_events=False,
+        task_track_started=False,
+    )
+    app.user_options["preload"].add(
+        click.Option(
+            ["--gp-config"], default=None, help="gp-celery pipeline YAML (default: $GP_CONFIG)"
+        )
+    )
+    return app
+
+
+app: Final = make_app()
+
+
+@signals.user_preload_options.connect
+def _take_gp_config(options: dict[str, Any], **_: Any) -> None:
+    """`celery -A gp_celery worker --gp-config FILE` sets the config for every process."""
+    if options.get("gp_config"):
+        os.environ["GP_CONFIG"] = str(options["gp_config"])
