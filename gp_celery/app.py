@@ -46,6 +46,7 @@ def make_app() -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": visibility_timeout()},
         worker_hijack_root_logger=True,
+        worker_redirect_stdouts=False,  # StdOutSink writes to the real stdout
         worker_send_task_events=False,
         task_track_started=False,
     )

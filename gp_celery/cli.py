@@ -59,23 +59,59 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     configure_logging(config, args.log_level)
-    workers = args.workers if args.workers is not None else config.settings.workers
-    if workers > 1:
-        log.warning(
-            "workers: %d requested; the distributed mode is not built yet, so this "
-            "run uses one process.",
-            workers,
-        )
-    from gp_celery.embedded import run_embedded
     from gp_celery.pipeline import PlannedModuleError
     from inputs.listener import InputFailedError
 
+    workers = args.workers if args.workers is not None else config.settings.workers
     try:
-        run_embedded(config)
+        if workers > 1:
+            from gp_celery.local_cluster import LocalClusterError, run_local_cluster
+
+            try:
+                _refuse_planned(config)
+                run_local_cluster(config, _config_path(args), workers)
+            except LocalClusterError as error:
+                print(f"gp-celery: {error}", file=sys.stderr)
+                return EXIT_RUNTIME
+        else:
+            from gp_celery.embedded import run_embedded
+
+            run_embedded(config)
     except PlannedModuleError as error:
         print(f"gp-celery: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except (InputFailedError, OSError) as error:
+        log.error("%s", error)  # noqa: TRY400 - the message says it all; no traceback for users
+        return EXIT_RUNTIME
+    return EXIT_OK
+
+
+def _refuse_planned(config: PipelineConfig) -> None:
+    from gp_celery.pipeline import PlannedModuleError
+
+    if config.planned:
+        names = ", ".join(sorted({node.type_name for node in config.planned}))
+        raise PlannedModuleError(f"{config.file}: these modules are not built yet: {names}")
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_CONFIG
+    configure_logging(config, args.log_level)
+    if args.broker:
+        os.environ["GP_BROKER_URL"] = args.broker
+    from gp_celery.listen import run_listener
+    from gp_celery.pipeline import PlannedModuleError
+    from inputs.listener import InputFailedError
+
+    try:
+        _refuse_planned(config)
+        run_listener(config)
+    except PlannedModuleError as error:
+        print(f"gp-celery: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (InputFailedError, OSError, ValueError) as error:
         log.error("%s", error)  # noqa: TRY400 - the message says it all; no traceback for users
         return EXIT_RUNTIME
     return EXIT_OK
@@ -125,6 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="CPU cores to use (overrides Global: workers)")
     run.add_argument("--log-level", choices=sorted(LEVELS), help="override Global: logging.level")
     run.set_defaults(handler=cmd_run)
+
+    listen = commands.add_parser(
+        "listen",
+        help="distributed mode: run the inputs and publish batches to the broker",
+        description="Run only the config's inputs; publish their batches as tasks for "
+        "`celery -A gp_celery worker`. Pauses reading while the queue is above "
+        "Global: high_water_batches; flushes pending batches on SIGINT/SIGTERM.",
+    )
+    with_config(listen)
+    listen.add_argument(
+        "--broker", help="broker URL (default: $GP_BROKER_URL or redis://localhost:6379/0)"
+    )
+    listen.add_argument(
+        "--log-level", choices=sorted(LEVELS), help="override Global: logging.level"
+    )
+    listen.set_defaults(handler=cmd_listen)
 
     check = commands.add_parser(
         "check",

@@ -56,6 +56,10 @@ class GlobalOptions(_Section):
     """Events an input collects before the batch runs through the pipeline."""
     batch_ms: int = Field(default=100, ge=1, le=60_000)
     """Longest time an event waits in a partial batch, in milliseconds."""
+    high_water_batches: int = Field(default=200, ge=1)
+    """Distributed mode: above this many batches in its queue a listener stops reading."""
+    low_water_batches: int = Field(default=100, ge=0)
+    """Distributed mode: a paused listener reads again below this many batches."""
     dead_letter_file: str = "gp-celery-dead-letters.jsonl"
     """Embedded mode: where events that a sink could not write are kept (JSON lines)."""
     sink_retries: int = Field(default=5, ge=0, le=100)
