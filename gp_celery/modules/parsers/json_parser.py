@@ -122,10 +122,10 @@ class CodecParser(Parser[CodecOptionsT]):
             if target is not None:
                 target.set(each, value)
             else:
-                self._merge(each, value)
+                self.merge(each, value)
         return events
 
-    def _merge(self, event: Event, values: dict[Any, Any]) -> None:
+    def merge(self, event: Event, values: dict[Any, Any]) -> None:
         """Merge a decoded map at the top level; its metadata merges into the event's."""
         theirs = values.get(META, MISSING)
         if theirs is MISSING:
