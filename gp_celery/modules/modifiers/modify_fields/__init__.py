@@ -1,0 +1,127 @@
+"""ModifyFields: GambolPutty's toolbox of field operations, one action per node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from gp_celery.event import Batch
+from gp_celery.modules.base import Example, Modifier
+from gp_celery.modules.modifiers.modify_fields import pairs, structure, values
+from gp_celery.modules.modifiers.modify_fields.common import Action, Reporter
+from gp_celery.modules.modifiers.modify_fields.options import ModifyFieldsOptions
+from gp_celery.modules.registry import register
+
+__all__ = ["ModifyFields", "ModifyFieldsOptions"]
+
+BUILDERS: Final[dict[str, Callable[[ModifyFieldsOptions, Reporter], Action]]] = {
+    "keep": structure.build_keep,
+    "delete": structure.build_delete,
+    "concat": structure.build_concat,
+    "insert": structure.build_insert,
+    "rename": structure.build_rename,
+    "rename_regex": structure.build_rename_regex,
+    "rename_replace": structure.build_rename_replace,
+    "merge": structure.build_merge,
+    "split": structure.build_split,
+    "join": structure.build_join,
+    "key_value": pairs.build_key_value,
+    "key_value_regex": pairs.build_key_value_regex,
+    "string_replace": values.build_string_replace,
+    "replace": values.build_replace,
+    "map": values.build_map,
+    "cast_to_int": values.build_cast,
+    "cast_to_float": values.build_cast,
+    "cast_to_str": values.build_cast,
+    "cast_to_bool": values.build_cast,
+    "lowercase": values.build_case,
+    "uppercase": values.build_case,
+    "hash": values.build_hash,
+    "anonymize": values.build_hash,
+}
+
+
+@register
+class ModifyFields(Modifier[ModifyFieldsOptions]):
+    """Change fields with one action: rename, delete, map, cast, hash, split, ...
+
+    Actions: keep, delete, concat, insert, string_replace, replace, rename, rename_regex,
+    rename_replace, map, key_value, key_value_regex, split, merge, join, cast_to_int,
+    cast_to_float, cast_to_str, cast_to_bool, hash, anonymize (= hash), and LumberMill's
+    lowercase/uppercase (also spelled lower/upper). Each action checks its options at load:
+    a missing or foreign option is a configuration error (GambolPutty checked nothing).
+
+    A missing source field is ignored, as in GambolPutty, and counted (``missing_source``).
+    A value of the wrong type (a list where text is needed, ...) tags the event instead.
+
+    Differences from GambolPutty, each to fix a trap:
+
+    - ``map``: YAML int keys also match the same digits as text and vice versa, so the seed
+      README's ``http_status`` map works on the strings RegexParser captures.
+    - ``cast_to_int``/``cast_to_float``: an unparsable value is left as it was and the event is
+      tagged; GambolPutty wrote 0, which looks like real data. ``cast_to_int`` parses integer
+      text exactly (GambolPutty went through float and lost digits).
+    - ``cast_to_bool``: 'false', '0', 'no', 'off' and '' (any case) are False; GambolPutty used
+      Python's bool(), for which 'false' is True.
+    - ``key_value``: well-formed pairs are kept when another pair is malformed (GambolPutty
+      dropped them all); a pair splits at its first separator.
+    - ``insert``: a $(field) that is missing renders as '' (GambolPutty: '%(field)s').
+    - ``keep``, ``rename_*`` and ``key_value*`` never remove, rename or overwrite the metadata
+      (``gambolputty``); ``keep`` with a dotted name keeps the whole top-level field.
+    - ``regex`` flags ``[pattern, 're.I | re.M']`` are looked up by name, never eval'd.
+    - ``hash``: ``murmur`` needs mmh3 installed, else the config is rejected at load.
+    - ``cast`` is rejected: GambolPutty's was broken (it dropped every event).
+    """
+
+    aliases = ("modifier.Field",)
+    examples = [
+        Example(
+            options={"action": "rename", "source_field": "bytes_send", "target_field": "bytes"},
+            given=[{"bytes_send": "3395"}],
+            expect=[{"bytes": "3395"}],
+        ),
+        Example(
+            options={"action": "cast_to_int", "source_fields": ["bytes_send"]},
+            given=[{"bytes_send": "3395"}],
+            expect=[{"bytes_send": 3395}],
+        ),
+        Example(
+            options={"action": "hash", "source_fields": ["remote_ip"]},
+            given=[{"remote_ip": "192.168.2.20"}],
+            expect=[{"remote_ip": "648135bd0f9420d28083fc863b9adb47"}],
+        ),
+        Example(
+            options={"action": "map", "source_field": "http_status", "map": {"200": "OK"}},
+            given=[{"http_status": "200"}, {"http_status": 200}],
+            expect=[{"http_status_mapped": "OK"}, {"http_status_mapped": "OK"}],
+            note="Text keys match int values and YAML int keys match text, either way.",
+        ),
+        Example(
+            options={
+                "action": "merge",
+                "source_fields": ["longitude", "latitude"],
+                "target_field": "geoip",
+            },
+            given=[{"longitude": 9.0, "latitude": 51.0}],
+            expect=[{"geoip": [9.0, 51.0]}],
+        ),
+        Example(
+            options={
+                "action": "key_value",
+                "source_field": "data",
+                "line_separator": "&",
+                "kv_separator": "=",
+            },
+            given=[{"data": "a=1&b=2"}],
+            expect=[{"a": "1", "b": "2"}],
+        ),
+    ]
+
+    def setup(self) -> None:
+        self._action = BUILDERS[self.options.action](self.options, self)
+
+    def process(self, events: Batch) -> Batch:
+        action = self._action
+        for event in events:
+            action(event)
+        return events
