@@ -1,0 +1,17 @@
+"""DevNullSink: accept events and keep none of them."""
+
+from __future__ import annotations
+
+from gp_celery.event import Batch
+from gp_celery.modules.base import Failure, NoOptions, Sink
+from gp_celery.modules.registry import register
+
+
+@register
+class DevNullSink(Sink[NoOptions]):
+    """Discard every event (for benchmarks and for muting a branch)."""
+
+    aliases = ("output.DevNull",)
+
+    def write(self, events: Batch) -> list[Failure]:
+        return []

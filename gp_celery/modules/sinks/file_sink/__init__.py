@@ -1,0 +1,143 @@
+"""FileSink: append events to files named per event, one write per file and batch."""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import time
+from collections.abc import Callable, Sequence
+
+from gp_celery.event import Batch, Event
+from gp_celery.modules.base import Failure, Sink
+from gp_celery.modules.registry import register
+from gp_celery.modules.sinks.file_sink.encode import (
+    Encoded,
+    encode_json_lines,
+    encode_rendered,
+    is_retriable,
+)
+from gp_celery.modules.sinks.file_sink.handles import FileHandles
+from gp_celery.modules.sinks.file_sink.options import FileSinkOptions
+from gp_celery.modules.sinks.file_sink.paths import PathTemplate
+
+__all__ = ["FileSink", "FileSinkOptions"]
+
+WARN_EVERY_SECS = 10.0
+
+
+@register
+class FileSink(Sink[FileSinkOptions]):
+    """Append events to files (path per event), as lines, JSON lines, gzip or snappy.
+
+    ``file_name`` gets strftime in UTC at write time, then $(field) from each event; the
+    batch is grouped by path, directories are created, and each group is appended with one
+    write (compressed: one gzip member per group, which ``gzip.open``/``zcat`` read as one
+    stream). Open files are kept in a bounded LRU; ``tick()`` closes idle and rotated ones.
+
+    Data reaches the OS before ``write()`` returns (unbuffered writes), so a crashed process
+    loses nothing. ``store_interval_in_secs`` now sets how often ``tick()`` fsyncs the files
+    written since (GambolPutty: buffer flush interval); ``batch_size`` and ``backlog_size``
+    are accepted and have no effect, because the runner hands over whole batches and
+    backpressure is the listener's job.
+
+    Paths are checked: a field value that adds a '..' component (e.g. '../../etc'), a NUL
+    byte, or a missing or empty field that leaves an empty directory level makes those
+    events non-retriable failures (dead-lettered, not lost). A missing field inside a
+    component renders as '' (GambolPutty wrote the raw '%(field)s'). A failed write is cut
+    back from the file, so a retry neither duplicates half a batch nor breaks a gzip stream.
+    """
+
+    aliases = ("output.File",)
+
+    def setup(self) -> None:
+        options = self.options
+        self._paths = PathTemplate(options.file_name)
+        self._handles = FileHandles(options.max_open_files)
+        self._encode: Callable[[Sequence[Event]], Encoded] = (
+            encode_json_lines if options.json_lines else self._encode_format
+        )
+        self._compress = self._compressor(options.compress)
+        self._clock = 0.0  # the runner's clock, as last seen in tick()
+        self._last_sync = 0.0
+        self._last_warning = float("-inf")
+        self._unwarned = 0
+
+    @staticmethod
+    def _compressor(kind: str | None) -> Callable[[bytes], bytes] | None:
+        if kind == "gzip":
+            return lambda payload: gzip.compress(payload, compresslevel=6, mtime=0)
+        if kind == "snappy":
+            snappy = importlib.import_module("snappy")  # checked at load
+            return lambda payload: bytes(snappy.StreamCompressor().compress(payload))
+        return None
+
+    def _encode_format(self, events: Sequence[Event]) -> Encoded:
+        return encode_rendered(events, self.options.format)
+
+    def write(self, events: Batch) -> list[Failure]:
+        template = self._paths.at(time.time())
+        if template.is_constant:
+            return self._write_group(template.render({}), events, range(len(events)))
+        groups: dict[str, list[int]] = {}
+        render = template.render
+        for index, event in enumerate(events):
+            groups.setdefault(render(event), []).append(index)
+        failures = []
+        for path, indexes in groups.items():
+            group = [events[index] for index in indexes]
+            failures += self._write_group(path, group, indexes)
+        return failures
+
+    def _write_group(
+        self, path: str, events: Sequence[Event], indexes: Sequence[int]
+    ) -> list[Failure]:
+        if problem := self._paths.problem(path):
+            return [Failure(index, problem, retriable=False) for index in indexes]
+        payload, unencodable = self._encode(events)
+        failures = [Failure(indexes[at], reason, retriable=False) for at, reason in unencodable]
+        if len(unencodable) == len(events):
+            return failures
+        if self._compress is not None:
+            payload = self._compress(payload)
+        try:
+            self._handles.append(path, payload, self._clock)
+        except OSError as error:
+            retriable = is_retriable(error)
+            self._warn(
+                "writing %s failed (%s); %s", path, error, "retry" if retriable else "dead letter"
+            )
+            failed = {at for at, _ in unencodable}
+            failures += [
+                Failure(index, f"{path}: {error}", retriable)
+                for at, index in enumerate(indexes)
+                if at not in failed
+            ]
+        return failures
+
+    def tick(self, now: float) -> Batch:
+        self._clock = now
+        if now - self._last_sync >= self.options.store_interval_in_secs:
+            self._last_sync = now
+            self._sync()
+        self._handles.close_stale(now, self.options.idle_close_secs)
+        return []
+
+    def close(self) -> None:
+        self._sync()
+        self._handles.close_all()
+
+    def _sync(self) -> None:
+        for path, error in self._handles.sync():
+            self._warn(
+                "fsync of %s failed (%s); the file is reopened on the next write", path, error
+            )
+
+    def _warn(self, message: str, *args: object) -> None:
+        """Log a warning at most every WARN_EVERY_SECS, with how many were left out."""
+        now = time.monotonic()
+        if now - self._last_warning < WARN_EVERY_SECS:
+            self._unwarned += 1
+            return
+        suffix = f" ({self._unwarned} similar warnings suppressed)" if self._unwarned else ""
+        self.log.warning("%s: " + message + suffix, self.label, *args)
+        self._last_warning, self._unwarned = now, 0
