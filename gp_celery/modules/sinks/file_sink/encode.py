@@ -61,8 +61,9 @@ def json_line(event: Event) -> bytes:
 
     orjson handles the common case; its fallback converts bytes, sets and other objects
     and allows non-string keys; the stdlib covers ints beyond 64 bits and lone surrogates
-    (which strict JSON parsers reject, so they become U+FFFD). Raises ValueError, TypeError or RecursionError only for what JSON
-    cannot hold at all: a dict that contains itself, tuple keys, absurd nesting.
+    (which strict JSON parsers reject, so they become U+FFFD). Raises ValueError,
+    TypeError or RecursionError only for what JSON cannot hold at all: a dict that
+    contains itself, tuple keys, absurd nesting.
     """
     try:
         return orjson.dumps(event)
