@@ -33,6 +33,7 @@ DIRECTORY: Final = "grok_patterns"
 TYPES: Final = frozenset({"int", "float"})
 """Type suffixes a reference may carry, as in logstash."""
 
+# A table reads better on three lines than on twelve, hence fmt: skip.
 FLAGS: Final[Mapping[str, re.RegexFlag]] = {
     "IGNORECASE": re.IGNORECASE, "I": re.IGNORECASE, "MULTILINE": re.MULTILINE,
     "M": re.MULTILINE, "DOTALL": re.DOTALL, "S": re.DOTALL, "VERBOSE": re.VERBOSE,

@@ -7,6 +7,7 @@ import re
 from typing import Any, Final, Literal, TypeVar
 
 import orjson
+from pydantic import Field
 
 from gp_celery.event import (
     META,
@@ -39,6 +40,8 @@ class CodecOptions(Options):
     """Decode: put the value here instead of merging it (default None); encode: 'data'."""
     keep_original: bool = False
     """Keep the source fields after decoding or encoding (default False)."""
+    max_fan_out: int = Field(default=10_000, gt=0)
+    """Most events one value may become (a list of maps); above it, tag and leave whole."""
 
 
 CodecOptionsT = TypeVar("CodecOptionsT", bound=CodecOptions)
@@ -95,10 +98,15 @@ class CodecParser(Parser[CodecOptionsT]):
         except ValueError as error:
             self.fail(event, f"'{path.dotted}' {error}")
             return [event]
-        fan_out = (
+        if not (
             isinstance(decoded, list) and decoded and all(isinstance(d, dict) for d in decoded)
-        )
-        return self.place(event, path, decoded if fan_out else [decoded])
+        ):
+            return self.place(event, path, [decoded])
+        if len(decoded) > self.options.max_fan_out:
+            limit = self.options.max_fan_out
+            self.fail(event, f"'{path.dotted}' holds {len(decoded)} maps, over max_fan_out={limit}")
+            return [event]
+        return self.place(event, path, decoded)
 
     def place(self, event: Event, path: FieldPath, values: list[Any]) -> Batch:
         """Put decoded values into the event, one value per event.
@@ -158,7 +166,7 @@ class CodecParser(Parser[CodecOptionsT]):
         (self._target or field_path("data")).set(event, encoded)
 
 
-def loads(raw: str | bytes | bytearray | memoryview) -> Any:
+def loads(raw: str | bytes | bytearray | memoryview, max_documents: int = 10_000) -> Any:
     """orjson, plus GambolPutty's fallback: documents back to back decode to a list."""
     try:
         return orjson.loads(raw)
@@ -169,10 +177,10 @@ def loads(raw: str | bytes | bytearray | memoryview) -> Any:
         text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError(f"is not valid UTF-8 ({error.reason} at byte {error.start})") from None
-    return _concatenated(text)
+    return _concatenated(text, max_documents)
 
 
-def _concatenated(text: str) -> list[Any]:
+def _concatenated(text: str, max_documents: int) -> list[Any]:
     """Split with the stdlib's raw_decode (linear, no copying), decode each with orjson."""
     documents: list[Any] = []
     index, end = 0, len(text)
@@ -181,6 +189,8 @@ def _concatenated(text: str) -> list[Any]:
         index = space.end() if space else index
         if index >= end:
             return documents
+        if len(documents) == max_documents:
+            raise ValueError(f"holds over {max_documents} JSON documents (max_fan_out)")
         try:
             _, stop = _SPLITTER.raw_decode(text, index)
             documents.append(orjson.loads(text[index:stop]))
@@ -215,8 +225,10 @@ class JsonParser(CodecParser[JsonParserOptions]):
     that rewriting is gone, so Python-repr dicts are now tagged as invalid. A map merges into
     the event (or goes to target_field); a list of maps makes one event per map (copies get
     derived ids); documents back to back (or one per line) decode to such a list, as in
-    GambolPutty. A value that is not a map needs target_field, else the event is tagged. The
-    source field is removed after a successful decode unless keep_original.
+    GambolPutty. More than ``max_fan_out`` maps in one value tags the event instead, so one
+    hostile line cannot become millions of events. A value that is not a map needs
+    target_field, else the event is tagged. The source field is removed after a successful
+    decode unless keep_original.
 
     Problems tag the event, which goes on unchanged: invalid JSON, invalid UTF-8, NaN,
     numbers beyond a double, nesting deeper than 1024, values that are not text. An event
@@ -253,7 +265,7 @@ class JsonParser(CodecParser[JsonParserOptions]):
 
     def decode(self, value: Any) -> Any:
         if isinstance(value, (str, bytes, bytearray, memoryview)):
-            return loads(value)
+            return loads(value, self.options.max_fan_out)
         raise ValueError(f"is {type(value).__name__}, not JSON text")
 
     def encode(self, value: Any) -> str:

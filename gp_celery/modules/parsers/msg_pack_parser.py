@@ -74,14 +74,16 @@ class MsgPackParser(CodecParser[MsgPackParserOptions]):
 
     ``mode: line``: each value is one msgpack document (``raw=False``, map keys must be
     strings). A map merges into the event or goes to target_field; a list of maps makes one
-    event per map; any other value needs target_field, else the event is tagged. Invalid,
-    truncated or over-deep documents and extra bytes tag the event, which goes on unchanged.
+    event per map (more than ``max_fan_out`` tags the event instead); any other value needs
+    target_field, else the event is tagged. Invalid, truncated or over-deep documents and
+    extra bytes tag the event, which goes on unchanged.
 
     ``mode: stream``: values are chunks of a byte stream. Each connection (``gambolputty.
     source_module`` and ``received_from``, and the field) gets its own unpacker, so
     interleaved TCP clients no longer corrupt each other (GambolPutty shared one). Every
     complete object becomes an event: the first reuses the chunk's event, the rest are copies;
-    a non-map without target_field goes into the source field, tagged. A chunk that completes
+    a non-map without target_field goes into the source field, tagged (a chunk can make at
+    most one event per byte, and chunks are bounded by the input). A chunk that completes
     no object is buffered and its event consumed (its bytes arrive in a later event). Bad
     data or a full buffer (``max_buffer_bytes``) tags the chunk's event, passes it on with
     its data, and restarts that connection's stream. At most ``max_streams`` are kept; the

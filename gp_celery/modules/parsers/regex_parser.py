@@ -239,8 +239,8 @@ class RegexParser(Parser[RegexParserOptions]):
             try:
                 return raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                self.fail(event, f"'{field}' is not valid UTF-8 ({error.reason} at byte "
-                          f"{error.start}); matched with U+FFFD in place of bad bytes")  # fmt: skip
+                where = f"{error.reason} at byte {error.start}"
+                self.fail(event, f"'{field}' is not valid UTF-8 ({where}); matched with U+FFFD")
                 return raw.decode("utf-8", errors="replace")
         if value is MISSING:
             self.fail(event, f"'{field}' is missing")

@@ -88,6 +88,26 @@ def test_documents_back_to_back_decode_like_a_list(text: str) -> None:
     assert [e["n"] for e in out] == [1, 2]
 
 
+@pytest.mark.parametrize(
+    "text", ["[" + ",".join(["{}"] * 11) + "]", "{}" * 11], ids=["list", "back-to-back"]
+)
+def test_more_maps_than_max_fan_out_tag_the_event_instead_of_splitting(text: str) -> None:
+    [event] = run(parser(max_fan_out=10), [{"data": text}])
+    assert "max_fan_out" in reasons(event)[0]
+    assert event["data"] == text
+
+
+def test_a_hostile_line_of_empty_documents_is_tagged_not_multiplied() -> None:
+    out = run(parser(), [{"data": "{}" * 500_000}])
+    assert len(out) == 1
+    assert "over 10000 JSON documents" in reasons(out[0])[0]
+
+
+def test_max_fan_out_maps_are_still_split() -> None:
+    out = run(parser(max_fan_out=3), [{"data": "[{}, {}, {}]"}])
+    assert len(out) == 3
+
+
 def test_several_source_fields_are_each_decoded() -> None:
     out = run(parser(source_fields=["a", "b"]), [{"a": '{"x": 1}', "b": '{"y": 2}'}])
     assert [(e["x"], e["y"]) for e in out] == [(1, 2)]
@@ -226,6 +246,7 @@ def test_encode_over_deep_nesting_is_tagged() -> None:
     ("options", "message"),
     [
         ({"action": "parse"}, "action"),
+        ({"max_fan_out": 0}, "max_fan_out"),
         ({"mode": "chunk"}, "mode"),
         ({"source_fields": 5}, "source_fields"),
         ({"target_field": "a..b"}, "target_field"),

@@ -66,6 +66,13 @@ def test_list_of_maps_makes_one_event_per_map() -> None:
     assert metadata(out[1])[EVENT_ID] == metadata(out[0])[EVENT_ID] + ".1"
 
 
+def test_more_maps_than_max_fan_out_tag_the_event() -> None:
+    packed = msgpack.packb([{"n": n} for n in range(5)])
+    [event] = run(parser(max_fan_out=4), [{"data": packed}])
+    assert "holds 5 maps, over max_fan_out=4" in reasons(event)[0]
+    assert event["data"] == packed
+
+
 def test_missing_source_passes_untouched_in_both_modes() -> None:
     for mode in ("line", "stream"):
         module = parser(mode=mode)
