@@ -21,9 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal
-
-from pydantic import PlainValidator, WithJsonSchema
+from typing import Any, Final, Literal
 
 from gp_celery.event import DATA, Event, new_event
 
@@ -38,8 +36,8 @@ REGEX_WINDOW: Final = 1024
 """Bytes of the previous chunk searched again for a regex separator that spans two chunks."""
 
 
-def overlong_reason(size: int, limit: int, what: str = "line") -> str:
-    return f"{what} of {size} bytes exceeds max_line_bytes={limit}; truncated"
+def overlong_reason(size: int, limit: int, what: str = "line", option: str = "") -> str:
+    return f"{what} of {size} bytes exceeds {option or 'max_line_bytes'}={limit}; truncated"
 
 
 def truncate_utf8(raw: bytes, limit: int) -> bytes:
@@ -59,18 +57,23 @@ def truncate_utf8(raw: bytes, limit: int) -> bytes:
     return head
 
 
-def decode_message(raw: bytes, limit: int, strip: bool) -> tuple[str, list[str]]:
-    """Decode one whole message (a datagram, a line): text and the reasons to tag it with."""
+def decode_line(
+    raw: bytes, size: int, limit: int, ending: bytes = b"", what: str = "line", option: str = ""
+) -> tuple[str, list[str]]:
+    """Decode a line of ``size`` bytes (``raw`` may be its head only) plus ``ending``.
+
+    Returns the text and the reasons to tag its event with (truncated, invalid UTF-8).
+    """
     reasons = []
-    if len(raw) > limit:
-        reasons.append(overlong_reason(len(raw), limit, "message"))
+    if size > limit:
         raw = truncate_utf8(raw, limit)
+        reasons.append(overlong_reason(size, limit, what, option))
     try:
-        text = raw.decode()
+        text = (raw + ending).decode()
     except UnicodeDecodeError:
-        text = raw.decode(errors="replace")
+        text = (raw + ending).decode(errors="replace")
         reasons.append(INVALID_UTF8)
-    return (text.strip(ASCII_WHITESPACE) if strip else text), reasons
+    return text, reasons
 
 
 _OTHER_BREAKS: Final = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
@@ -83,28 +86,6 @@ def _only_newline_breaks(text: str) -> bool:
     if any(other in text for other in breaks):
         return False
     return "\r" not in text or text.count("\r") == text.count("\r\n")
-
-
-def compile_separator(value: Any) -> re.Pattern[bytes]:
-    """Compile a ``regex_separator`` option to a bytes pattern, keeping the re.error detail."""
-    if isinstance(value, re.Pattern) and isinstance(value.pattern, bytes):
-        return value
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a regular expression, got {value!r}")
-    try:
-        pattern = re.compile(value.encode())
-    except re.error as error:
-        where = f" at position {error.pos}" if error.pos is not None else ""
-        raise ValueError(f"bad regular expression: {error.msg}{where}") from None
-    if pattern.fullmatch(b"") is not None:
-        raise ValueError("the separator must not match the empty string")
-    return pattern
-
-
-RegexSeparator = Annotated[
-    re.Pattern[bytes], PlainValidator(compile_separator), WithJsonSchema({"type": "string"})
-]
-"""Option type for a regex line separator, matched against the raw bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,17 +251,8 @@ class Framer:
 
     def _emit_line(self, events: list[Event], raw: bytes, size: int, sep: bytes) -> None:
         """One line of ``size`` bytes (``raw`` may be its head already) ended by ``sep``."""
-        reasons = []
-        if size > self._max:
-            raw = truncate_utf8(raw, self._max)
-            reasons.append(overlong_reason(size, self._max))
-        if self.spec.keep_separator:
-            raw += sep
-        try:
-            text = raw.decode()
-        except UnicodeDecodeError:
-            text = raw.decode(errors="replace")
-            reasons.append(INVALID_UTF8)
+        ending = sep if self.spec.keep_separator else b""
+        text, reasons = decode_line(raw, size, self._max, ending)
         if self.spec.strip:
             text = text.strip(ASCII_WHITESPACE)
             if not text and not reasons:

@@ -19,7 +19,8 @@ from gp_celery.testing import build
 
 
 class EmitRecorder:
-    """An ``emit`` that records every batch; ``gate`` (if given) holds emit back while clear."""
+    """An ``emit`` that records every batch, then (like the listener's batcher delivering a
+    full batch) waits while ``gate`` is given and clear: that is backpressure."""
 
     def __init__(self, gate: threading.Event | None = None) -> None:
         self.events: list[Event] = []
@@ -28,12 +29,12 @@ class EmitRecorder:
         self._changed = threading.Condition()
 
     async def __call__(self, events: list[Event]) -> None:
-        while self.gate is not None and not self.gate.is_set():
-            await asyncio.sleep(0.01)  # backpressure: the input must wait here
         with self._changed:
             self.events.extend(events)
             self.batches.append(len(events))
             self._changed.notify_all()
+        while self.gate is not None and not self.gate.is_set():
+            await asyncio.sleep(0.01)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Event]:
         with self._changed:
@@ -97,10 +98,14 @@ class Serving:
             time.sleep(0.01)
         return int(self.module.bound_port)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Cancel serve() as the runner does, and wait for it to finish."""
+    def cancel(self) -> None:
+        """Cancel serve() as the runner does (without waiting)."""
         if self._thread.is_alive() and self._task is not None:
             self.loop.call_soon_threadsafe(self._task.cancel)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel serve() and wait for it to finish."""
+        self.cancel()
         self.join(timeout)
 
     def join(self, timeout: float = 10.0) -> None:
@@ -125,6 +130,8 @@ def serve_input() -> Iterator[ServeFactory]:
 
     yield start
     for serving in started:
+        if serving.emit.gate is not None:
+            serving.emit.gate.set()
         serving.stop()
 
 

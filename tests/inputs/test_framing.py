@@ -11,10 +11,10 @@ from inputs.framing import (
     Framer,
     FramingSpec,
     MultilineFramer,
-    compile_separator,
-    decode_message,
+    decode_line,
     truncate_utf8,
 )
+from inputs.tcp_server import compile_separator
 from tests.inputs.conftest import errors
 
 
@@ -185,11 +185,11 @@ def test_stream_mode_keeps_each_chunk_and_its_bytes() -> None:
     assert all(errors(event) == [] for event in events)
 
 
-def test_decode_message_strips_and_tags() -> None:
-    assert decode_message(b" hi \n", 100, strip=True) == ("hi", [])
-    text, reasons = decode_message(b"\xff" + b"a" * 20, 10, strip=False)
+def test_decode_line_truncates_and_tags() -> None:
+    assert decode_line(b" hi", 3, 100, b"\n") == (" hi\n", [])
+    text, reasons = decode_line(b"\xff" + b"a" * 20, 21, 10, what="datagram")
     assert text == "\ufffd" + "a" * 9
-    assert reasons == ["message of 21 bytes exceeds max_line_bytes=10; truncated", INVALID_UTF8]
+    assert reasons == ["datagram of 21 bytes exceeds max_line_bytes=10; truncated", INVALID_UTF8]
 
 
 @pytest.mark.parametrize("spec", [{"separator": ""}, {"max_line_bytes": 0}])

@@ -1,0 +1,302 @@
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import tracemalloc
+from collections import defaultdict
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE
+from gp_celery.testing import BuildError, build
+from inputs.framing import INVALID_UTF8
+from tests.inputs.conftest import EmitRecorder, ServeFactory, errors
+
+LOCAL = {"interface": "127.0.0.1", "port": 0}
+
+
+def send(port: int, payload: bytes) -> str:
+    """Send, close the write side, wait for the server to close; return our 'ip:port'."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(4096):
+            pass
+        host, client_port = sock.getsockname()
+        return f"{host}:{client_port}"
+
+
+def test_line_mode_with_the_nc_client(serve_input: ServeFactory, tmp_path: Path) -> None:
+    serving = serve_input("TcpServer", LOCAL)
+    log = tmp_path / "lines.log"
+    log.write_bytes(b"".join(b"line %d\n" % n for n in range(1000)))
+    with log.open("rb") as stdin:
+        subprocess.run(
+            ["nc", "-N", "127.0.0.1", str(serving.port)], stdin=stdin, timeout=10, check=True
+        )
+    events = serving.emit.wait_for(1000)
+    assert [event["data"] for event in events] == [f"line {n}" for n in range(1000)]
+    assert events[0][META][SOURCE_MODULE] == "TcpServer"
+    assert events[0][META][RECEIVED_FROM].startswith("127.0.0.1:")
+
+
+def test_lines_are_stripped_and_the_last_partial_line_is_sent(serve_input: ServeFactory) -> None:
+    serving = serve_input("TcpServer", LOCAL)
+    peer = send(serving.port, b"  one \r\ntwo\n\n   \nthree")
+    events = serving.emit.wait_for(3)
+    assert serving.emit.data == ["one", "two", "three"]
+    assert {event[META][RECEIVED_FROM] for event in events} == {peer}
+
+
+def test_fifty_concurrent_clients_lose_nothing(serve_input: ServeFactory) -> None:
+    serving = serve_input("TcpServer", LOCAL)
+    port, sent = serving.port, {}
+    barrier = threading.Barrier(50)
+
+    def client(number: int) -> None:
+        lines = [f"client {number} line {n} {'z' * (n % 50)}." for n in range(200)]
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            barrier.wait()
+            payload = "".join(line + "\n" for line in lines).encode()
+            for start in range(0, len(payload), 997):  # writes that cut lines anywhere
+                sock.sendall(payload[start : start + 997])
+            host, client_port = sock.getsockname()
+            sent[f"{host}:{client_port}"] = lines
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(4096):
+                pass
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    events = serving.emit.wait_for(10_000)
+    assert len(serving.emit.settle()) == 10_000
+    received = defaultdict(list)
+    for event in events:
+        received[event[META][RECEIVED_FROM]].append(event["data"])
+    assert received == sent
+
+
+def test_stream_mode_events_are_chunks_that_give_back_the_bytes(serve_input: ServeFactory) -> None:
+    serving = serve_input("TcpServer", {**LOCAL, "mode": "stream", "chunksize": 1000})
+    documents = [{"n": n, "blob": bytes(range(256)), "text": "é\n"} for n in range(100)]
+    payload = b"".join(msgpack.packb(document) for document in documents)
+    send(serving.port, payload)
+    events = serving.emit.settle()
+    chunks = [event["data"].encode("utf-8", "surrogateescape") for event in events]
+    assert all(len(chunk) <= 1000 for chunk in chunks)
+    assert not any(errors(event) for event in events)  # binary is expected in stream mode
+    assert b"".join(chunks) == payload
+    unpacker = msgpack.Unpacker()
+    unpacker.feed(b"".join(chunks))
+    assert list(unpacker) == documents
+
+
+def test_regex_separator_splits_lines(serve_input: ServeFactory) -> None:
+    serving = serve_input("TcpServer", {**LOCAL, "regex_separator": r"[;|]\s*"})
+    send(serving.port, b"a; b|c;d")
+    serving.emit.wait_for(4)
+    assert serving.emit.data == ["a", "b", "c", "d"]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("the TLS test needs the openssl command line tool; install openssl")
+    directory = tmp_path_factory.mktemp("tls")
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return key, cert
+
+
+def test_tls_clients_are_served(serve_input: ServeFactory, certificate: tuple[Path, Path]) -> None:
+    key, cert = certificate
+    serving = serve_input("TcpServer", {**LOCAL, "tls": True, "key": str(key), "cert": str(cert)})
+    context = ssl.create_default_context(cafile=str(cert))
+    with (
+        socket.create_connection(("127.0.0.1", serving.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as sock,
+    ):
+        sock.sendall(b"secret one\nsecret two\n")
+        assert serving.emit.wait_for(2)
+    assert serving.emit.data == ["secret one", "secret two"]
+
+
+def test_tls_server_refuses_plain_text(
+    serve_input: ServeFactory, certificate: tuple[Path, Path]
+) -> None:
+    key, cert = certificate
+    serving = serve_input("TcpServer", {**LOCAL, "tls": True, "key": str(key), "cert": str(cert)})
+    send(serving.port, b"not tls\n")
+    assert serving.emit.settle() == []
+
+
+def test_an_idle_client_is_closed_and_its_partial_line_sent(serve_input: ServeFactory) -> None:
+    serving = serve_input("TcpServer", {**LOCAL, "timeout": 0.3})
+    with socket.create_connection(("127.0.0.1", serving.port), timeout=10) as sock:
+        sock.sendall(b"whole\nhalf")
+        started = time.monotonic()
+        assert sock.recv(10) == b""  # the server closed the connection
+        assert 0.2 < time.monotonic() - started < 5
+    serving.emit.wait_for(2)
+    assert serving.emit.data == ["whole", "half"]
+
+
+def test_stopping_flushes_each_client_and_closes_it(serve_input: ServeFactory) -> None:
+    serving = serve_input("TcpServer", LOCAL)
+    clients = [socket.create_connection(("127.0.0.1", serving.port), timeout=10) for _ in range(3)]
+    for number, sock in enumerate(clients):
+        sock.sendall(b"done %d\npending %d" % (number, number))
+    serving.emit.wait_for(3)
+    serving.stop()
+    assert sorted(serving.emit.data) == [
+        "done 0",
+        "done 1",
+        "done 2",
+        "pending 0",
+        "pending 1",
+        "pending 2",
+    ]
+    for sock in clients:
+        assert sock.recv(10) == b""
+        sock.close()
+
+
+def test_a_slow_emit_stops_reading_from_the_client(serve_input: ServeFactory) -> None:
+    gate = threading.Event()
+    serving = serve_input("TcpServer", LOCAL, gate=gate)
+    line = b"x" * 99 + b"\n"
+    block, pending, total = line * 1000, b"", 0
+    with socket.create_connection(("127.0.0.1", serving.port), timeout=10) as sock:
+        sock.setblocking(False)
+        blocked_since = time.monotonic()
+        while time.monotonic() - blocked_since < 0.5:
+            try:
+                sent = sock.send(pending or block)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            pending, total = (pending or block)[sent:], total + sent
+            blocked_since = time.monotonic()
+        assert total < 64 << 20  # TCP flow control held the client back
+        gate.set()
+        sock.setblocking(True)
+        sock.sendall(pending)
+        total += len(pending)
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(4096):
+            pass
+    lines = total // len(line)
+    assert len(serving.emit.wait_for(lines, timeout=30)) == lines
+    assert len(serving.emit.settle()) == lines
+
+
+HOSTILE = {
+    "invalid UTF-8": (b"ok\n\xff\xfe bad\nok\n", ["ok", "\ufffd\ufffd bad", "ok"], [1]),
+    "NULs and binary": (b"a\x00b\n\x00\x01\x02\x80\n", ["a\x00b", "\x00\x01\x02\ufffd"], [1]),
+    "empty lines": (b"\n\n \r\n\t\nx\n", ["x"], []),
+    "half a line then close": (b"complete\nhalf a li", ["complete", "half a li"], []),
+    "connect and disconnect": (b"", [], []),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=list(HOSTILE))
+def test_hostile_input_is_data_and_tagged_not_lost(serve_input: ServeFactory, case: str) -> None:
+    raw, expected, tagged = HOSTILE[case]
+    serving = serve_input("TcpServer", LOCAL)
+    send(serving.port, raw)
+    events = serving.emit.settle()
+    assert [event["data"] for event in events] == expected
+    assert [i for i, event in enumerate(events) if errors(event)] == tagged
+    assert all(errors(events[i]) == [INVALID_UTF8] for i in tagged)
+    assert serving.error is None
+
+
+def test_a_huge_line_is_one_truncated_event_in_bounded_memory(serve_input: ServeFactory) -> None:
+    serving = serve_input("TcpServer", LOCAL)
+    piece = b"g" * (64 << 10)
+    tracemalloc.start()
+    try:
+        with socket.create_connection(("127.0.0.1", serving.port), timeout=10) as sock:
+            for _ in range(80):  # 5 MiB without a newline
+                sock.sendall(piece)
+            sock.sendall(b"\nnext")
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(4096):
+                pass
+        events = serving.emit.wait_for(2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [len(event["data"]) for event in events] == [1 << 20, 4]
+    assert errors(events[0]) == [
+        f"line of {80 << 16} bytes exceeds max_line_bytes=1048576; truncated"
+    ]
+    assert peak < 6 << 20
+
+
+def test_bind_failure_names_the_address() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        module = build("TcpServer", {"interface": "127.0.0.1", "port": port})
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
+            asyncio.run(module.serve(EmitRecorder()))
+
+
+def test_gambolputty_options_are_accepted_as_written() -> None:
+    options = {
+        "interface": "", "port": 5151, "timeout": None, "tls": False, "key": False,
+        "cert": False, "mode": "line", "simple_separator": "\n", "regex_separator": None,
+        "chunksize": 16384, "max_buffer_size": 10240,
+    }  # fmt: skip
+    assert build("input.Tcp", options).options.line_limit == 10240 * 10240
+
+
+@pytest.mark.parametrize(
+    ("options", "limit"),
+    [
+        ({}, 1 << 20),
+        ({"max_buffer_size": 2}, 20480),
+        ({"max_buffer_size": 2, "max_line_bytes": 5}, 5),
+    ],
+)
+def test_line_limit_comes_from_max_line_bytes_or_max_buffer_size(
+    options: dict[str, int], limit: int
+) -> None:
+    assert build("TcpServer", options).options.line_limit == limit
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"tls": True, "key": "k.pem"}, "set 'key' and 'cert' when 'tls' is true"),
+        ({"regex_separator": "("}, "bad regular expression"),
+        ({"regex_separator": "x*"}, "must not match the empty string"),
+        ({"simple_separator": ""}, "simple_separator"),
+        ({"mode": "chunk"}, "mode"),
+    ],
+)
+def test_bad_options_are_refused_clearly(options: dict[str, object], message: str) -> None:
+    with pytest.raises(BuildError, match=message):
+        build("TcpServer", options)
