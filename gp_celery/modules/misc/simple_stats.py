@@ -91,8 +91,8 @@ class SimpleStats(Misc[SimpleStatsOptions]):
         if final:
             parts.append("final: ")
         if self.options.receive_rate_statistics:
-            rate = f" ({self._count / elapsed:.1f}/s)" if elapsed > 0 else ""
-            parts.append(f"{self._count} events in {elapsed:.1f}s{rate}")
+            timing = f" in {elapsed:.1f}s ({self._count / elapsed:.1f}/s)" if elapsed > 0 else ""
+            parts.append(f"{self._count} events{timing}")
         if self.options.event_type_statistics:
             by_type = ", ".join(f"{name}={count}" for name, count in self._types.most_common())
             separator = "; " if self.options.receive_rate_statistics else ""

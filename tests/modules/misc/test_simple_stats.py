@@ -90,6 +90,14 @@ def test_close_logs_the_rest(caplog: pytest.LogCaptureFixture) -> None:
     assert caplog.messages == ["SimpleStats: final: 1 events in 4.0s (0.2/s); by type: a=1"]
 
 
+def test_close_before_a_whole_tick_gives_no_rate(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    module = build("SimpleStats")
+    run(module, [typed("a")])
+    module.close()
+    assert caplog.messages == ["SimpleStats: final: 1 events; by type: a=1"]
+
+
 def test_close_without_events_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     build("SimpleStats").close()
