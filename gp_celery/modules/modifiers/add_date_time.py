@@ -71,7 +71,7 @@ class AddDateTimeOptions(Options):
 
 @register
 class AddDateTime(Modifier[AddDateTimeOptions]):
-    """Add a timestamp field: now (UTC), or the log's own time parsed and re-formatted.
+    """Add a timestamp field: the current UTC time, or the log's own time reformatted.
 
     Without ``source_fields`` every event gets the current time in UTC formatted with
     ``format``, as in GambolPutty (processing time, no zone suffix; put a literal 'Z' in the
