@@ -57,13 +57,14 @@ def warn_about_broker(app: Any) -> None:
         )
 
 
-async def listen(config: PipelineConfig) -> Publisher:
+async def listen(config: PipelineConfig, check_broker: bool = True) -> Publisher:
     from gp_celery.app import DEFAULT_QUEUE, app
 
     inputs = input_modules(config)
     if not inputs:
         raise ValueError(f"{config.file}: the configuration has no inputs to listen with")
-    warn_about_broker(app)
+    if check_broker:
+        warn_about_broker(app)
     settings = config.settings
     queues = {node_id: config.node(node_id).queue or DEFAULT_QUEUE for node_id in inputs}
     publisher = Publisher(

@@ -91,6 +91,7 @@ def start_worker(config_path: str, workers: int, queues: list[str]) -> subproces
         "celery",
         "-A",
         "gp_celery",
+        "--quiet",  # no banner: the worker's stdout is StdOutSink's
         "worker",
         "--gp-config",
         config_path,
@@ -135,19 +136,25 @@ def run_local_cluster(config: PipelineConfig, config_path: str, workers: int) ->
     import redis
 
     queues = stage_queues(config)
+    from gp_celery.app import app
+
     with private_redis() as socket_path:
-        os.environ["GP_BROKER_URL"] = f"redis+socket://{socket_path}"
+        # The worker reads the environment; this process's app may already exist.
+        url = os.environ["GP_BROKER_URL"] = f"redis+socket://{socket_path}"
+        app.conf.update(broker_url=url)
         worker = start_worker(config_path, workers, queues)
         try:
             from gp_celery.listen import listen
 
-            asyncio.run(listen(config))
+            asyncio.run(listen(config, check_broker=False))
             wait_until_drained(redis.Redis(unix_socket_path=str(socket_path)), queues, worker)
         finally:
             if worker.poll() is None:
-                worker.terminate()  # SIGTERM: Celery's warm shutdown
+                # A remote-control shutdown is warm like SIGTERM, but Celery prints nothing
+                # on stdout for it, and stdout carries StdOutSink's events.
+                app.control.shutdown()
             try:
                 worker.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+                worker.terminate()
+                worker.wait(timeout=30)

@@ -39,7 +39,8 @@ def print_check(config: PipelineConfig) -> None:
             targets.append(f"{receiver.target}{flt}")
         arrow = " -> " + ", ".join(targets) if targets else ""
         queue = f" [queue {node.queue}]" if node.queue else ""
-        lines.append(f"  {node.id} ({node.family}){queue}{arrow}")
+        family = node.family if node.module else f"{node.family}, not built yet"
+        lines.append(f"  {node.id} ({family}){queue}{arrow}")
     for node in config.planned:
         lines.append(
             f"{config.file}:{node.line}: {node.label}: not built yet; its options "

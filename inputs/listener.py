@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -88,6 +89,16 @@ class InputRunner:
         self._stop = asyncio.Event()
 
     def request_stop(self, signum: int | None = None) -> None:
+        """First signal: stop reading and flush. Second: leave now (as GambolPutty's second
+        Ctrl-C did), saying how many events were not delivered."""
+        if signum is not None and self._stop.is_set():
+            pending = sum(len(batcher.pending) for batcher in self.batchers.values())
+            log.error(
+                "Received %s again; exiting now. %d events not yet delivered are lost.",
+                signal.Signals(signum).name,
+                pending,
+            )
+            os._exit(1)
         if signum is not None:
             log.info("Received %s; stopping the inputs and flushing.", signal.Signals(signum).name)
         self._stop.set()
@@ -129,7 +140,7 @@ class InputRunner:
                     error = task.exception()
                     if error is not None:
                         raise InputFailedError(f"{module.label}: {error}") from error
-                    log.info("%s: input ended.", module.label)
+                    log.debug("%s: input ended.", module.label)
                     if module.ends_pipeline:
                         return
         finally:

@@ -166,7 +166,10 @@ def parse_config(
         problems.append(Problem(file, 1, message="the configuration has no modules"))
     if problems:
         raise ConfigError(problems)
-    digest = hashlib.sha256(orjson.dumps(source.data, default=str)).hexdigest()
+    canonical = orjson.dumps(
+        source.data, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
+    )
+    digest = hashlib.sha256(canonical).hexdigest()
     return PipelineConfig(file, settings, nodes, order, digest)
 
 

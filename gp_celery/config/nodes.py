@@ -13,7 +13,7 @@ from gp_celery.config.source import Path, Source
 from gp_celery.event import FieldPath
 from gp_celery.modules import registry
 from gp_celery.modules.base import Module, Options
-from gp_celery.modules.planned import planned_name
+from gp_celery.modules.planned import PLANNED, planned_name
 
 NODE_KEYS = (
     "id",
@@ -68,10 +68,12 @@ class NodeSpec:
     event_type: expressions.Template | None = None
     queue: str | None = None
     log_level: str | None = None
+    planned_family: str = ""
+    """For a module not built yet: its family, so the graph is wired as it will be."""
 
     @property
     def family(self) -> str:
-        return self.module.family if self.module else "planned"
+        return self.module.family if self.module else self.planned_family
 
     @property
     def label(self) -> str:
@@ -234,7 +236,10 @@ def build_node(
     }
     if isinstance(keys.get("id"), str):
         found.label = f"{type_name} '{keys['id']}'"
-    if cls is None and planned_name(type_name) is None:
+    planned = planned_name(type_name) if cls is None else None
+    if planned is not None:
+        spec.planned_family = PLANNED[planned][0]
+    if cls is None and planned is None:
         choices = [*registry.all_names()]
         found.add("", f"unknown module '{type_name}'{did_you_mean(type_name, choices)}")
     elif cls is not None:

@@ -7,7 +7,9 @@ no list elsewhere needs editing.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+import re
 from typing import Any, TypeVar
 
 from gp_celery.modules.base import Module
@@ -50,9 +52,29 @@ def discover() -> None:
     _discovered.extend(FAMILY_PACKAGES)
 
 
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _import_by_file_name(name: str) -> None:
+    """Import only the file a YAML name lives in (``RegexParser`` -> ``regex_parser``), so
+    `run` does not pay for importing every module; aliases fall back to discover()."""
+    if not name.isidentifier():
+        return
+    module_name = _snake_case(name)
+    for package_name in FAMILY_PACKAGES:
+        qualified = f"{package_name}.{module_name}"
+        if importlib.util.find_spec(qualified) is not None:
+            importlib.import_module(qualified)
+            return
+
+
 def lookup(name: str) -> type[Module[Any]] | None:
     """The module class for a YAML name or alias, or None."""
-    discover()
+    if name not in _aliases and not _discovered:
+        _import_by_file_name(name)
+    if name not in _aliases:
+        discover()
     canonical = _aliases.get(name)
     return _modules[canonical] if canonical else None
 

@@ -147,7 +147,8 @@ def test_check_passes_seed_configs_and_names_unbuilt_modules() -> None:
     result = gp("check", "-c", "conf/example-full.yml")
     assert result.returncode == 0, result.stdout.decode()
     text = result.stdout.decode()
-    assert "OK: 17 modules" in text
+    assert "OK: 15 modules" in text
+    assert "  ElasticSearchSink (sink, not built yet)\n" in text
     assert "AddGeoInfo: not built yet" in text
     assert gp("check", "--strict", "-c", "conf/example-full.yml").returncode == 1
 
@@ -203,7 +204,18 @@ def test_version() -> None:
     assert gp("--version").stdout.decode().startswith("gp-celery ")
 
 
-def test_workers_above_one_says_it_runs_one_process() -> None:
-    result = gp("run", "--workers", "2", "-c", "conf/example-stdin.yml", stdin=SEED_LINE.encode())
-    assert result.returncode == 0
-    assert b"uses one process" in result.stderr
+def test_workers_above_one_gives_the_embedded_output() -> None:
+    """--workers 2: private redis-server, a Celery worker with 2 processes, the listener."""
+    sample = (ROOT / "conf/samples/access.log").read_bytes()
+    embedded = gp("run", "-c", "conf/example-stdin.yml", stdin=sample)
+    cluster = gp("run", "--workers", "2", "-c", "conf/example-stdin.yml", stdin=sample)
+    assert cluster.returncode == 0, cluster.stderr.decode()[-3000:]
+
+    def without_ids(output: bytes) -> list[str]:
+        events = [ast.literal_eval(block) for block in _pprint_blocks(output.decode())]
+        for event in events:
+            del event["gambolputty"]["event_id"]
+        return sorted(repr(sorted(event.items())) for event in events)
+
+    assert without_ids(cluster.stdout) == without_ids(embedded.stdout)
+    assert len(without_ids(cluster.stdout)) == sample.count(b"\n")

@@ -172,10 +172,5 @@ def test_bad_field_name_is_rejected() -> None:
         build("ModifyFields", {"action": "rename", "source_field": "a..b", "target_field": "t"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config loader hashes the YAML with orjson.dumps, which rejects int keys such as "
-    "the seed README's 'map: {200: OK}' (gp_celery/config/__init__.py needs OPT_NON_STR_KEYS)",
-)
 def test_map_with_yaml_int_keys_builds_through_the_loader() -> None:
     build("ModifyFields", {"action": "map", "source_field": "a", "map": {200: "OK"}})
