@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from gp_celery.event import Event, errors_of
-from gp_celery.modules.modifiers.modify_fields import ModifyFields, ModifyFieldsOptions
 from gp_celery.modules.modifiers.modify_fields.values import build_map_table
 from gp_celery.testing import build, run
 
@@ -178,13 +177,8 @@ def test_map_string_key_matches_int_value() -> None:
 
 
 def test_map_yaml_int_keys_match_regex_strings_as_in_the_seed_readme() -> None:
-    # Built without the config loader, which cannot hash int keys yet (see the xfail test).
-    options = ModifyFieldsOptions.model_validate(
-        {"action": "map", "source_field": "http_status", "map": {200: "OK", 404: "Not Found"}}
-    )
-    module = ModifyFields(options, "ModifyFields")
-    module.setup()
-    out = run(module, [{"http_status": "200"}, {"http_status": 404}])
+    options = {"action": "map", "source_field": "http_status", "map": {200: "OK", 404: "Not Found"}}
+    out = run(build("ModifyFields", options), [{"http_status": "200"}, {"http_status": 404}])
     assert [event["http_status_mapped"] for event in out] == ["OK", "Not Found"]
 
 
