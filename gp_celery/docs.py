@@ -56,7 +56,7 @@ def _default_text(field: FieldInfo) -> str:
 def option_docs(model: type[Options]) -> tuple[OptionDoc, ...]:
     return tuple(
         OptionDoc(
-            name,
+            field.alias or name,
             _annotation_text(model, name),
             _default_text(field),
             (field.description or "").strip(),

@@ -94,7 +94,7 @@ def module_text(doc: ModuleDoc) -> str:
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def print_module(name: str) -> bool:

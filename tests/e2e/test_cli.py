@@ -219,3 +219,14 @@ def test_workers_above_one_gives_the_embedded_output() -> None:
 
     assert without_ids(cluster.stdout) == without_ids(embedded.stdout)
     assert len(without_ids(cluster.stdout)) == sample.count(b"\n")
+
+
+def test_every_module_page_renders() -> None:
+    from gp_celery.docs import all_docs
+    from gp_celery.report import module_text
+
+    for doc in all_docs():
+        text = module_text(doc)
+        assert text.startswith(doc.name)
+        for option in doc.options:
+            assert f"  {option.name}: " in text
