@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,7 +155,8 @@ StartWorker = Callable[..., Worker]
 @pytest.fixture
 def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     """Start real Celery workers: ``start_worker(config, broker_url, queues=..., concurrency=1,
-    env={...})``. Every worker is stopped (or killed) when the test ends."""
+    env={...}, extra_args=["--task-events"])``. Every worker is stopped (or killed) when the
+    test ends."""
     workers: list[Worker] = []
 
     def start(
@@ -165,6 +166,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
         concurrency: int = 1,
         env: dict[str, str] | None = None,
         name: str | None = None,
+        extra_args: Sequence[str] = (),
     ) -> Worker:
         name = name or f"w{len(workers)}"
         log = tmp_path / f"worker-{name}.log"
@@ -187,6 +189,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
             f"{name}@%h",
             "--without-gossip",
             "--without-mingle",
+            *extra_args,
         ]
         environment = {**os.environ, "GP_BROKER_URL": broker_url, **(env or {})}
         with log.open("wb") as output:
