@@ -58,7 +58,7 @@ def truncate_utf8(raw: bytes, limit: int) -> bytes:
 
 
 def decode_line(
-    raw: bytes, size: int, limit: int, ending: bytes = b"", what: str = "line", option: str = ""
+    raw: bytes, size: int, limit: int, ending: bytes = b"", *, what: str = "line", option: str = ""
 ) -> tuple[str, list[str]]:
     """Decode a line of ``size`` bytes (``raw`` may be its head only) plus ``ending``.
 

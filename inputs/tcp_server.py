@@ -100,11 +100,12 @@ class TcpServer(Input[TcpServerOptions]):
     Differences from GambolPutty: the separator is not left at the end of ``data`` (Tornado's
     read_until kept it; only whitespace separators were stripped away), and ``timeout`` works.
 
-    Stream mode: each read of up to ``chunksize`` bytes is one event, not stripped and not
-    tagged, since binary payloads are expected. Contract for parsers (MsgPackParser): ``data``
-    is the chunk decoded with ``errors="surrogateescape"``, so
-    ``data.encode("utf-8", "surrogateescape")`` returns the exact bytes received. Such
-    ``data`` may hold lone surrogates, which strict UTF-8 encoders reject.
+    Stream mode: each read of up to ``chunksize`` bytes is one event, neither tagged nor
+    stripped (GambolPutty stripped it, corrupting binary payloads at chunk ends). Contract
+    for parsers (MsgPackParser): ``data`` is the chunk decoded with
+    ``errors="surrogateescape"``, so ``data.encode("utf-8", "surrogateescape")`` returns the
+    exact bytes received. Such ``data`` may hold lone surrogates, which strict UTF-8
+    encoders (orjson, msgpack's default) reject.
 
     Backpressure: while ``emit`` waits, that client is not read, so TCP flow control slows it
     down. After listening starts, ``bound_port`` holds the port (useful with ``port: 0``).

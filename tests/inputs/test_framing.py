@@ -63,12 +63,16 @@ def test_a_multibyte_character_split_across_chunks_is_decoded_whole() -> None:
 
 
 @pytest.mark.parametrize("limit", [1 << 20, 7])
-@pytest.mark.parametrize("separator", ["\n", "\r\n"])
+@pytest.mark.parametrize("separator", ["\n", "\r\n", r"regex:\r?\n"])
 def test_any_chunking_gives_the_same_events_as_one_chunk(limit: int, separator: str) -> None:
     rng = random.Random(7)
     alphabet = [b"a", b"b", b" ", "é".encode(), b"\t", "€".encode(), b"\r", b"\n", b"\r\n", b"\xff"]
     raw = b"".join(rng.choice(alphabet) for _ in range(4000))
-    spec = {"keep_separator": True, "max_line_bytes": limit, "separator": separator}
+    spec: dict[str, object] = {"keep_separator": True, "max_line_bytes": limit}
+    if separator.startswith("regex:"):
+        spec["regex"] = compile_separator(separator.removeprefix("regex:"))
+    else:
+        spec["separator"] = separator
 
     def summary(events: list[Event]) -> list[tuple[str, list[str]]]:
         return [(event["data"], errors(event)) for event in events]
