@@ -48,6 +48,10 @@ class Publisher:
         self._connection: Any = None
         self._producer: Any = None
         self._depth_checked: dict[str, float] = {}
+        self._depth_bound: dict[str, int] = {}
+        """Per queue: the depth last read plus the batches sent since. Consumers only lower
+        the depth, so below the mark the broker is asked at most every DEPTH_CHECK_SECS, yet
+        a burst between two checks cannot overshoot the mark."""
 
     async def publish(self, node_id: str, batch: Batch) -> None:
         loop = asyncio.get_running_loop()
@@ -79,6 +83,7 @@ class Publisher:
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECS)
             else:
+                self._depth_bound[queue] = self._depth_bound.get(queue, 0) + 1
                 self.stats.batches += 1
                 self.stats.events += len(batch)
                 return
@@ -123,10 +128,11 @@ class Publisher:
 
     def _wait_below_high_water(self, queue: str) -> None:
         now = time.monotonic()
-        if now - self._depth_checked.get(queue, 0.0) < DEPTH_CHECK_SECS:
+        recent = now - self._depth_checked.get(queue, 0.0) < DEPTH_CHECK_SECS
+        if recent and self._depth_bound.get(queue, 0) < self.high_water:
             return
         self._depth_checked[queue] = now
-        depth = self.queue_depth(queue)
+        depth = self._depth_bound[queue] = self.queue_depth(queue)
         if depth < self.high_water:
             return
         log.warning(
@@ -141,6 +147,7 @@ class Publisher:
         while depth >= self.low_water:
             time.sleep(DEPTH_CHECK_SECS)
             depth = self.queue_depth(queue)
+        self._depth_bound[queue] = depth
         paused = time.monotonic() - started
         self.stats.paused_secs += paused
         log.info(
