@@ -44,7 +44,13 @@ def make_app() -> Celery:
         task_default_queue=DEFAULT_QUEUE,
         task_create_missing_queues=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": visibility_timeout()},
+        # visibility_timeout: Redis only. confirm_publish: RabbitMQ only; a publish returns
+        # once the broker holds the batch (else a broker error loses it without a word, and
+        # the queue depth that backpressure reads lags behind what was sent).
+        broker_transport_options={
+            "visibility_timeout": visibility_timeout(),
+            "confirm_publish": True,
+        },
         worker_hijack_root_logger=True,
         worker_redirect_stdouts=False,  # StdOutSink writes to the real stdout
         worker_send_task_events=False,
