@@ -30,6 +30,19 @@ def visibility_timeout() -> int:
     return int(os.environ.get("GP_VISIBILITY_TIMEOUT", VISIBILITY_TIMEOUT_SECS))
 
 
+def redis_transport_options() -> dict[str, int]:
+    """Redis only. kombu looks for batches past their visibility timeout once at worker
+    start, then every ``unacked_restore_interval`` x ``unacked_restore_throttle`` seconds
+    (10 x 10 by default): a killed worker's batches would wait up to 100 s beyond the
+    timeout. Sweep every timeout/4 seconds (at most 10), every time: one cheap ZRANGE."""
+    timeout = visibility_timeout()
+    return {
+        "visibility_timeout": timeout,
+        "unacked_restore_interval": max(1, min(10, timeout // 4)),
+        "unacked_restore_throttle": 1,
+    }
+
+
 def make_app() -> Celery:
     app = Celery("gp_celery", broker=broker_url(), include=["gp_celery.tasks"])
     app.conf.update(
@@ -44,13 +57,10 @@ def make_app() -> Celery:
         task_default_queue=DEFAULT_QUEUE,
         task_create_missing_queues=True,
         broker_connection_retry_on_startup=True,
-        # visibility_timeout: Redis only. confirm_publish: RabbitMQ only; a publish returns
-        # once the broker holds the batch (else a broker error loses it without a word, and
-        # the queue depth that backpressure reads lags behind what was sent).
-        broker_transport_options={
-            "visibility_timeout": visibility_timeout(),
-            "confirm_publish": True,
-        },
+        # visibility_timeout and the restore sweep: Redis only. confirm_publish: RabbitMQ
+        # only; a publish returns once the broker holds the batch (else a broker error loses
+        # it without a word, and the queue depth that backpressure reads lags behind).
+        broker_transport_options={**redis_transport_options(), "confirm_publish": True},
         worker_hijack_root_logger=True,
         worker_redirect_stdouts=False,  # StdOutSink writes to the real stdout
         worker_send_task_events=False,
