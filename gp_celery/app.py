@@ -12,7 +12,9 @@ import os
 from typing import Any, Final
 
 import click
+import msgpack
 from celery import Celery, signals
+from kombu.serialization import register
 
 DEFAULT_BROKER: Final = "redis://localhost:6379/0"
 DEFAULT_QUEUE: Final = "gp-celery"
@@ -43,7 +45,25 @@ def redis_transport_options() -> dict[str, int]:
     }
 
 
+def _pack(value: Any) -> bytes:
+    packed: bytes = msgpack.packb(value, use_bin_type=True, unicode_errors="surrogateescape")
+    return packed
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, unicode_errors="surrogateescape")
+
+
+def register_msgpack() -> None:
+    """Kombu's msgpack, but round-tripping text that inputs decoded with surrogateescape
+    (binary TCP stream data such as python-beaver's msgpack), which plain msgpack rejects."""
+    register(
+        "msgpack", _pack, _unpack, content_type="application/x-msgpack", content_encoding="binary"
+    )
+
+
 def make_app() -> Celery:
+    register_msgpack()
     app = Celery("gp_celery", broker=broker_url(), include=["gp_celery.tasks"])
     app.conf.update(
         task_serializer="msgpack",
