@@ -4,19 +4,21 @@ purpose (STYLE.md): decode, take the cached stage, run, publish; never wait on a
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Final
 
 from celery import Task, signals
 
-from gp_celery.app import app
+from gp_celery.app import app, visibility_timeout
 from gp_celery.event import Batch
 from gp_celery.worker import PARKED_KEY, close_runtime, push_to_list, runtime
 
 log = logging.getLogger(__name__)
 
 TASK_NAME: Final = "gp_celery.run_stage"
-VERSION_RETRIES: Final = 10
-"""How often a batch for another config version goes back for a matching worker."""
+VERSION_RETRIES: Final = int(os.environ.get("GP_VERSION_RETRIES", "10"))
+"""How often a batch for another config version goes back for a matching worker
+(GP_VERSION_RETRIES; the tests shorten it)."""
 
 
 @signals.worker_process_init.connect
@@ -83,4 +85,7 @@ def _refuse(
         tries + 1,
         VERSION_RETRIES,
     )
-    raise task.retry(countdown=min(2**tries, 30), queue=queue)
+    # Until its countdown ends a retry waits in a worker, unacknowledged: past the
+    # visibility timeout Redis would hand out a second copy, so keep well below it.
+    countdown = min(2**tries, 30, max(1, visibility_timeout() // 2))
+    raise task.retry(countdown=countdown, queue=queue)
