@@ -12,10 +12,11 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    # `app` may be shadowed by the submodule gp_celery.app once imported; Celery then
-    # looks for `celery`, which this also answers.
     if name in ("app", "celery"):
         from gp_celery.app import app
 
+        # Importing the submodule gp_celery.app bound the name `app` to it; rebind it to
+        # the Celery app, which is what `gp_celery.app` means to users and to Celery.
+        globals()["app"] = app
         return app
     raise AttributeError(f"module 'gp_celery' has no attribute {name!r}")
