@@ -67,6 +67,12 @@ class EventIds:
     def next(self) -> str:
         return f"{self._prefix}{next(self._counter):x}"
 
+    def take(self, count: int) -> tuple[str, range]:
+        """The prefix and ``count`` consecutive numbers, for building many events at once."""
+        start = next(self._counter)
+        self._counter = itertools.count(start + count)
+        return self._prefix, range(start, start + count)
+
 
 event_ids: Final = EventIds()
 os.register_at_fork(after_in_child=event_ids.reset)
@@ -83,6 +89,24 @@ def new_event(data: Any, source_module: str, received_from: Any = False) -> Even
             SOURCE_MODULE: source_module,
         },
     }
+
+
+def new_events(payloads: list[Any], source_module: str, received_from: Any = False) -> Batch:
+    """``new_event`` for many payloads: the hot path of every input (one id reservation,
+    no call per event)."""
+    prefix, numbers = event_ids.take(len(payloads))
+    return [
+        {
+            DATA: data,
+            META: {
+                EVENT_ID: f"{prefix}{number:x}",
+                EVENT_TYPE: UNKNOWN_TYPE,
+                RECEIVED_FROM: received_from,
+                SOURCE_MODULE: source_module,
+            },
+        }
+        for number, data in zip(numbers, payloads, strict=True)
+    ]
 
 
 def metadata(event: Event) -> dict[str, Any]:

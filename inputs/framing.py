@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from gp_celery.event import DATA, Event, new_event
+from gp_celery.event import DATA, Event, new_event, new_events
 
 Fail = Callable[[Event, str], None]
 """How the framer tags an event: the input's ``Module.fail`` (tags and counts it)."""
@@ -235,11 +235,10 @@ class Framer:
             longest = max(map(len, lines))
             if longest > limit or (not text.isascii() and longest * 4 > limit):
                 return self._slow_events(complete)
-        source, peer, make = self._source, self._peer, new_event
         if self.spec.strip:
             strip = ASCII_WHITESPACE
-            return [make(s, source, peer) for line in lines if (s := line.strip(strip))]
-        return [make(line, source, peer) for line in lines]
+            lines = [stripped for line in lines if (stripped := line.strip(strip))]
+        return new_events(lines, self._source, self._peer)
 
     def _slow_events(self, complete: bytes) -> list[Event]:
         """Line by line: for chunks with invalid UTF-8 or a line that may be overlong."""
