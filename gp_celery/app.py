@@ -12,9 +12,10 @@ import os
 from typing import Any, Final
 
 import click
-import msgpack
 from celery import Celery, signals
 from kombu.serialization import register
+
+from gp_celery.codec import pack, unpack
 
 DEFAULT_BROKER: Final = "redis://localhost:6379/0"
 DEFAULT_QUEUE: Final = "gp-celery"
@@ -45,22 +46,13 @@ def redis_transport_options() -> dict[str, int]:
     }
 
 
-def _pack(value: Any) -> bytes:
-    packed: bytes = msgpack.packb(value, use_bin_type=True, unicode_errors="surrogateescape")
-    return packed
-
-
-def _unpack(data: bytes) -> Any:
-    return msgpack.unpackb(data, raw=False, unicode_errors="surrogateescape")
-
-
 def register_msgpack() -> None:
     """Kombu's msgpack, but round-tripping text that inputs decoded with surrogateescape
     (binary TCP stream data such as python-beaver's msgpack), which plain msgpack rejects."""
     register(  # the stubs say str; binary serializers take and give bytes
         "msgpack",
-        _pack,  # type: ignore[arg-type]
-        _unpack,  # type: ignore[arg-type]
+        pack,  # type: ignore[arg-type]
+        unpack,  # type: ignore[arg-type]
         content_type="application/x-msgpack",
         content_encoding="binary",
     )

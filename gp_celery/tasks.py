@@ -10,6 +10,7 @@ from typing import Any, Final
 from celery import Task, signals
 
 from gp_celery.app import app, visibility_timeout
+from gp_celery.batch_store import Payload, batch_store
 from gp_celery.event import Batch
 from gp_celery.worker import PARKED_KEY, close_runtime, push_to_list, runtime
 
@@ -31,20 +32,54 @@ def _close_sinks(**_: Any) -> None:
     close_runtime()
 
 
+def payload_for(events: Batch, key: str | None = None) -> Payload:
+    """The stored batch's key, or the events themselves when there is no batch store."""
+    store = batch_store()
+    return events if store is None else store.put(events, key)
+
+
 def send_batch(entry: str, queue: str, digest: str, events: Batch, producer: Any = None) -> None:
     """Publish one batch task for the stage that starts at ``entry``."""
-    run_stage.apply_async(args=(entry, queue, digest, events), queue=queue, producer=producer)
+    args = (entry, queue, digest, payload_for(events))
+    run_stage.apply_async(args=args, queue=queue, producer=producer)
 
 
 @app.task(name=TASK_NAME, bind=True, max_retries=VERSION_RETRIES)
-def run_stage(self: Task[Any, Any], entry: str, queue: str, digest: str, events: Batch) -> int:
-    """Run ``events`` from node ``entry`` through the stage on ``queue``."""
+def run_stage(self: Task[Any, Any], entry: str, queue: str, digest: str, payload: Payload) -> int:
+    """Run a batch (inline, or by its key in the batch store) from node ``entry`` through
+    the stage on ``queue``."""
+    events = _events_of(payload)
+    if events is None:
+        return 0
     current = runtime()
     if digest != current.digest:
-        return _refuse(self, entry, queue, digest, events, mine=current.digest)
+        parked = _refuse(self, entry, queue, digest, events, mine=current.digest)
+        _forget(payload)  # reached only once parked; a retry keeps the stored batch
+        return parked
     for node_id, batch in current.run(entry, queue, events).items():
         send_batch(node_id, current.queue_of(node_id), digest, batch)
+    _forget(payload)
     return len(events)
+
+
+def _events_of(payload: Payload) -> Batch | None:
+    if not isinstance(payload, str):
+        return payload
+    store = batch_store()
+    events = store.get(payload) if store is not None else None
+    if events is None:
+        # Deleted after a successful run whose acknowledgement was lost, or expired.
+        log.warning(
+            "Batch %s is not in the batch store (already done, or expired); nothing to run.",
+            payload,
+        )
+    return events
+
+
+def _forget(payload: Payload) -> None:
+    store = batch_store()
+    if isinstance(payload, str) and store is not None:
+        store.delete(payload)
 
 
 def _refuse(

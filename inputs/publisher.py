@@ -62,12 +62,15 @@ class Publisher:
         self._executor.shutdown(wait=True)
 
     def _publish_until_done(self, node_id: str, batch: Batch) -> None:
+        from gp_celery.batch_store import new_key
+
         queue = self.queues[node_id]
         delay = 0.5
+        key = new_key()  # one key per batch: a retried publish overwrites, never duplicates
         while True:
             try:
                 self._wait_below_high_water(queue)
-                self._send(node_id, queue, batch)
+                self._send(node_id, queue, batch, key)
             except Exception as error:  # noqa: BLE001 - any broker failure: wait and retry
                 self.stats.publish_errors += 1
                 self._release()
@@ -88,13 +91,13 @@ class Publisher:
                 self.stats.events += len(batch)
                 return
 
-    def _send(self, node_id: str, queue: str, batch: Batch) -> None:
-        from gp_celery.tasks import TASK_NAME
+    def _send(self, node_id: str, queue: str, batch: Batch, key: str) -> None:
+        from gp_celery.tasks import TASK_NAME, payload_for
 
         producer = self._ensure_producer()
         self.app.send_task(
             TASK_NAME,
-            args=(node_id, queue, self.digest, batch),
+            args=(node_id, queue, self.digest, payload_for(batch, key)),
             queue=queue,
             producer=producer,
             retry=False,

@@ -137,7 +137,7 @@ def _tree_rss(processes: dict[str, Any], peaks: dict[str, float]) -> None:
             continue
 
 
-def measure_distributed(log: Path, lines: int, workers: int) -> DistributedSample:
+def measure_distributed(log: Path, lines: int, workers: int, batch_size: int) -> DistributedSample:
     """Worker(s) ready first; then the clock runs from the listener's start until the
     last event is in the output file (so it includes draining the queue)."""
     import psutil
@@ -148,7 +148,8 @@ def measure_distributed(log: Path, lines: int, workers: int) -> DistributedSampl
     target.unlink(missing_ok=True)
     config = OUT / "p1-dist.yml"
     config.write_text(
-        "- Global:\n   high_water_batches: 400\n" + (ROOT / "bench/p1.yml").read_text()
+        f"- Global:\n   high_water_batches: 400\n   batch_size: {batch_size}\n"
+        + (ROOT / "bench/p1.yml").read_text()
     )
     with private_redis() as socket_path:
         env = {
@@ -302,12 +303,13 @@ def report_distributed(
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join(
         [
-            f"### Distributed mode, p1 - {when}",
+            f"### Distributed mode, p1, batch_size {batch_size} - {when}",
             "",
             f"{lines:,} lines, batches of {batch_size} ({batches:,} tasks), Redis on a unix "
-            f"socket, medians of {runs} runs. The clock runs from the listener's start until the last "
-            "event is in the output file; workers were started (and ready) before. Listener, "
-            "worker processes and Redis share this machine's cores. Overhead per batch = (run "
+            f"socket, medians of {runs} runs. The clock runs from the listener's start until "
+            "the last event is in the output file; workers were started (and ready) before. "
+            "Listener, worker processes and Redis share this machine's cores. Overhead per "
+            "batch = (run "
             "time - embedded run time) x worker processes / batches.",
             "",
             *rows,
@@ -334,21 +336,27 @@ def main() -> None:
         startup = run_startup(max(5, args.runs))
         sections.append(report(args.lines, args.runs, p1, startup))
     if args.mode in ("distributed", "all"):
-        dist: dict[int, list[DistributedSample]] = {1: [], 2: []}
-        for run in range(args.runs):
-            for workers in (1, 2):
-                sample = measure_distributed(log, args.lines, workers)
-                dist[workers].append(sample)
-                print(
-                    f"run {run + 1}/{args.runs} distributed x{workers}: "
-                    f"{args.lines / sample.seconds:,.0f} events/s",
-                    file=sys.stderr,
+        for batch_size in (500, 2000):
+            dist: dict[int, list[DistributedSample]] = {1: [], 2: []}
+            for run in range(args.runs):
+                for workers in (1, 2):
+                    sample = measure_distributed(log, args.lines, workers, batch_size)
+                    dist[workers].append(sample)
+                    print(
+                        f"run {run + 1}/{args.runs} distributed x{workers}, batch {batch_size}: "
+                        f"{args.lines / sample.seconds:,.0f} events/s",
+                        file=sys.stderr,
+                    )
+            sections.append(
+                report_distributed(
+                    args.lines,
+                    args.runs,
+                    p1["gp-celery"],
+                    p1["baseline"],
+                    dist,
+                    batch_size=batch_size,
                 )
-        sections.append(
-            report_distributed(
-                args.lines, args.runs, p1["gp-celery"], p1["baseline"], dist, batch_size=500
             )
-        )
     text = "\n".join(sections)
     print(text)
     if not args.no_write:
