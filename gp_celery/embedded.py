@@ -47,7 +47,7 @@ class EmbeddedRunner:
             node.id: node.module for node in self.pipeline.inputs if isinstance(node.module, Input)
         }
         runner = InputRunner(
-            inputs, self._deliver, settings.batch_size, settings.batch_ms, self._tick
+            inputs, self._deliver, settings.batch_size, settings.batch_ms, on_tick=self._tick
         )
         try:
             await runner.run()

@@ -70,7 +70,13 @@ async def listen(config: PipelineConfig, check_broker: bool = True) -> Publisher
     publisher = Publisher(
         app, config.digest, queues, settings.high_water_batches, settings.low_water_batches
     )
-    runner = InputRunner(inputs, publisher.publish, settings.batch_size, settings.batch_ms)
+    runner = InputRunner(
+        inputs,
+        publisher.publish,
+        settings.batch_size,
+        settings.batch_ms,
+        on_stop=publisher.stop_pausing,
+    )
     log.info(
         "Listener: %d inputs publishing to %s (config %s).",
         len(inputs),

@@ -17,6 +17,8 @@ import orjson
 from gp_celery.config import PipelineConfig, load_config
 from gp_celery.event import Batch
 from gp_celery.pipeline import Pipeline
+from gp_celery.pipeline.dead_letters import DeadLetterFile
+from gp_celery.pipeline.sink_writer import DeadLetter
 from gp_celery.pipeline.graph import Crossing
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,15 @@ class WorkerRuntime:
         if not path:
             raise RuntimeError("no pipeline: start the worker with --gp-config FILE or GP_CONFIG")
         config = load_config(path)
-        pipeline = Pipeline(config, dead_letter=dead_letter_to_redis)
+        dead_letter: DeadLetter = dead_letter_to_redis
+        if redis_store_url() is None:
+            dead_letter = DeadLetterFile(config.settings.dead_letter_file)
+            log.warning(
+                "gp-celery worker: the broker is not Redis and GP_REDIS_URL is unset, "
+                "so dead letters go to the local file %s.",
+                dead_letter.path,
+            )
+        pipeline = Pipeline(config, dead_letter=dead_letter)
         pipeline.setup(include_inputs=False)
         log.info("gp-celery worker: loaded %s (config %s).", path, config.digest[:12])
         return cls(config, pipeline)

@@ -38,6 +38,7 @@ class Batcher:
         self.pending: Batch = []
         self.oldest = 0.0
         self.emitted = 0
+        self._lock = asyncio.Lock()
 
     async def emit(self, events: Batch) -> None:
         """Add events; full batches are delivered before this returns (backpressure)."""
@@ -47,21 +48,25 @@ class Batcher:
         if not self.pending:
             self.oldest = time.monotonic()
         self.pending.extend(events)
-        size = self.batch_size
-        while len(self.pending) >= size:
-            batch, self.pending = self.pending[:size], self.pending[size:]
-            await self.deliver(self.node_id, batch)
-            self.oldest = time.monotonic()
+        await self._deliver(full_only=True)
 
     async def flush_if_old(self, now: float) -> None:
-        if self.pending and now - self.oldest >= self.max_age:
+        if self.pending and now - self.oldest >= self.max_age and not self._lock.locked():
             await self.flush()
 
     async def flush(self) -> None:
-        """Deliver the partial batch now (timer, end of input, shutdown)."""
-        if self.pending:
-            batch, self.pending = self.pending, []
-            await self.deliver(self.node_id, batch)
+        """Deliver everything pending now (timer, end of input, shutdown)."""
+        await self._deliver(full_only=False)
+
+    async def _deliver(self, full_only: bool) -> None:
+        """One delivery at a time, never more than batch_size events: the timer's flush
+        must not overtake (or merge with) a batch that emit() is still delivering."""
+        size = self.batch_size
+        async with self._lock:
+            while self.pending and (len(self.pending) >= size or not full_only):
+                batch, self.pending = self.pending[:size], self.pending[size:]
+                await self.deliver(self.node_id, batch)
+                self.oldest = time.monotonic()
 
 
 class InputFailedError(RuntimeError):
@@ -79,13 +84,16 @@ class InputRunner:
         deliver: Deliver,
         batch_size: int,
         batch_ms: int,
+        *,
         on_tick: Tick | None = None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.inputs = inputs
         self.batchers = {
             node_id: Batcher(node_id, deliver, batch_size, batch_ms) for node_id in inputs
         }
         self.on_tick = on_tick
+        self.on_stop = on_stop
         self._stop = asyncio.Event()
 
     def request_stop(self, signum: int | None = None) -> None:
@@ -101,6 +109,8 @@ class InputRunner:
             os._exit(1)
         if signum is not None:
             log.info("Received %s; stopping the inputs and flushing.", signal.Signals(signum).name)
+        if self.on_stop is not None:
+            self.on_stop()
         self._stop.set()
 
     async def run(self) -> None:

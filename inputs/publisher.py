@@ -44,6 +44,7 @@ class Publisher:
     stats: PublisherStats = field(default_factory=PublisherStats)
 
     def __post_init__(self) -> None:
+        self._stopping = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher")
         self._connection: Any = None
         self._producer: Any = None
@@ -129,7 +130,14 @@ class Publisher:
                 return 0  # a Redis queue with no messages does not exist yet
             raise
 
+    def stop_pausing(self) -> None:
+        """Shutting down: publish what is pending even above the high-water mark, so a
+        stop never waits for workers that may not be running."""
+        self._stopping = True
+
     def _wait_below_high_water(self, queue: str) -> None:
+        if self._stopping:
+            return
         now = time.monotonic()
         recent = now - self._depth_checked.get(queue, 0.0) < DEPTH_CHECK_SECS
         if recent and self._depth_bound.get(queue, 0) < self.high_water:
@@ -147,7 +155,7 @@ class Publisher:
             self.low_water,
         )
         started = time.monotonic()
-        while depth >= self.low_water:
+        while depth >= self.low_water and not self._stopping:
             time.sleep(DEPTH_CHECK_SECS)
             depth = self.queue_depth(queue)
         self._depth_bound[queue] = depth
