@@ -18,8 +18,8 @@ from gp_celery.config import PipelineConfig, load_config
 from gp_celery.event import Batch
 from gp_celery.pipeline import Pipeline
 from gp_celery.pipeline.dead_letters import DeadLetterFile
-from gp_celery.pipeline.sink_writer import DeadLetter
 from gp_celery.pipeline.graph import Crossing
+from gp_celery.pipeline.sink_writer import DeadLetter
 
 log = logging.getLogger(__name__)
 
