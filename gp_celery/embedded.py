@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 
 from gp_celery.config import PipelineConfig
@@ -17,6 +18,8 @@ from gp_celery.event import Batch
 from gp_celery.modules.base import Input
 from gp_celery.pipeline import Pipeline
 from inputs.listener import InputRunner
+
+log = logging.getLogger(__name__)
 
 TICK_SECS = 1.0
 
@@ -54,6 +57,13 @@ class EmbeddedRunner:
         finally:
             self.pipeline.tick(time.monotonic())
             self.pipeline.close()
+            self.log_counters()
+
+    def log_counters(self) -> None:
+        """What every node did, once at the end: the run's account of every event."""
+        for node_id, counts in self.pipeline.counters().items():
+            shown = ", ".join(f"{name} {value}" for name, value in counts.items() if value)
+            log.info("%s: %s.", node_id, shown or "no events")
 
 
 def run_embedded(config: PipelineConfig) -> EmbeddedRunner:
