@@ -43,19 +43,17 @@ def assign_ids(nodes: list[NodeSpec], file: str) -> list[Problem]:
 
 def wire_receivers(nodes: list[NodeSpec], file: str) -> list[Problem]:
     """Resolve receivers; a node without them sends to the next entry in the file."""
-    problems = []
+    problems: list[Problem] = []
     by_id = {node.id: node for node in nodes}
+
+    def problem(node: NodeSpec, line: int, message: str) -> None:
+        problems.append(Problem(file, line, node.label, "receivers", message))
+
     for position, node in enumerate(nodes):
         if node.family == "sink":
             if node.receivers:
-                problems.append(
-                    Problem(
-                        file,
-                        node.receivers[0].line,
-                        node.label,
-                        "receivers",
-                        "a sink stores events and cannot have receivers",
-                    )
+                problem(
+                    node, node.receivers[0].line, "a sink stores events and cannot have receivers"
                 )
             node.receivers = []
             continue
@@ -65,15 +63,11 @@ def wire_receivers(nodes: list[NodeSpec], file: str) -> list[Problem]:
                 [] if following is None else [ReceiverSpec(following.id, None, node.line)]
             )
             if following is not None and following.family == "input":
-                problems.append(
-                    Problem(
-                        file,
-                        node.line,
-                        node.label,
-                        "receivers",
-                        f"the next entry, input '{following.id}', cannot "
-                        "receive events; set 'receivers'",
-                    )
+                problem(
+                    node,
+                    node.line,
+                    f"the next entry, input '{following.id}', cannot "
+                    "receive events; set 'receivers'",
                 )
                 node.receivers = []
             continue
@@ -81,35 +75,15 @@ def wire_receivers(nodes: list[NodeSpec], file: str) -> list[Problem]:
             target = by_id.get(receiver.target)
             if target is None:
                 hint = did_you_mean(receiver.target, by_id)
-                problems.append(
-                    Problem(
-                        file,
-                        receiver.line,
-                        node.label,
-                        "receivers",
-                        f"unknown receiver '{receiver.target}'{hint}",
-                    )
-                )
+                problem(node, receiver.line, f"unknown receiver '{receiver.target}'{hint}")
             elif target.family == "input":
-                problems.append(
-                    Problem(
-                        file,
-                        receiver.line,
-                        node.label,
-                        "receivers",
-                        f"'{receiver.target}' is an input and cannot receive events",
-                    )
+                problem(
+                    node,
+                    receiver.line,
+                    f"'{receiver.target}' is an input and cannot receive events",
                 )
             elif target is node:
-                problems.append(
-                    Problem(
-                        file,
-                        receiver.line,
-                        node.label,
-                        "receivers",
-                        "a module cannot send to itself",
-                    )
-                )
+                problem(node, receiver.line, "a module cannot send to itself")
     return problems
 
 

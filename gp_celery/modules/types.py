@@ -7,12 +7,15 @@ Pydantic's own regex type drops the ``re.error`` detail; ours keeps it, so
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BeforeValidator, PlainValidator, WithJsonSchema
 
 from gp_celery import expressions
 from gp_celery.event import FieldPath
+
+T = TypeVar("T")
 
 
 def compile_regex(value: Any, flags: int = 0) -> re.Pattern[str]:
@@ -44,41 +47,45 @@ def _field_names(value: Any) -> tuple[str, ...]:
     raise ValueError(f"expected a field name or a list of field names, got {value!r}")
 
 
-def _compile_template(value: Any) -> expressions.Template:
-    if isinstance(value, expressions.Template):
+def _compiled(
+    value: Any,
+    kind: type[T],
+    compile_text: Callable[[str], T],
+    what: str,
+    numbers: tuple[type, ...] = (),
+) -> T:
+    """Compile option text once, at load; keep the column of an ExpressionError."""
+    if isinstance(value, kind):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if numbers and isinstance(value, numbers):
         value = str(value)
     if not isinstance(value, str):
-        raise ValueError(f"expected a string template, got {type(value).__name__}")
+        raise ValueError(f"expected {what}, got {type(value).__name__}")
     try:
-        return expressions.compile_template(value)
+        return compile_text(value)
     except expressions.ExpressionError as error:
-        raise ValueError(f"bad template: {error}") from None
+        raise ValueError(f"bad {what.rsplit(maxsplit=1)[-1]}: {error}") from None
+
+
+def _compile_template(value: Any) -> expressions.Template:
+    numbers = () if isinstance(value, bool) else (int, float)
+    return _compiled(
+        value, expressions.Template, expressions.compile_template, "a string template", numbers
+    )
 
 
 def _compile_filter(value: Any) -> expressions.Filter:
-    if isinstance(value, expressions.Filter):
-        return value
-    if isinstance(value, (bool, int, float)):
-        value = str(value)
-    if not isinstance(value, str):
-        raise ValueError(f"expected a filter expression, got {type(value).__name__}")
-    try:
-        return expressions.compile_filter(value)
-    except expressions.ExpressionError as error:
-        raise ValueError(f"bad filter: {error}") from None
+    return _compiled(
+        value,
+        expressions.Filter,
+        expressions.compile_filter,
+        "a filter expression",
+        (bool, int, float),
+    )
 
 
 def _compile_expression(value: Any) -> expressions.Expression:
-    if isinstance(value, expressions.Expression):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"expected an expression, got {type(value).__name__}")
-    try:
-        return expressions.compile_expression(value)
-    except expressions.ExpressionError as error:
-        raise ValueError(f"bad expression: {error}") from None
+    return _compiled(value, expressions.Expression, expressions.compile_expression, "an expression")
 
 
 Regex = Annotated[
