@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Final
 
 from celery import Task, signals
+from celery.exceptions import Reject
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from gp_celery.app import app, visibility_timeout
 from gp_celery.batch_store import Payload, batch_store
@@ -20,6 +24,10 @@ TASK_NAME: Final = "gp_celery.run_stage"
 VERSION_RETRIES: Final = int(os.environ.get("GP_VERSION_RETRIES", "10"))
 """How often a batch for another config version goes back for a matching worker
 (GP_VERSION_RETRIES; the tests shorten it)."""
+HAND_ON_ERRORS: Final = (OperationalError, RedisError)
+"""The broker or Redis refused what a task hands on (crossing batches, dead letters, a
+parked batch): e.g. down, or at maxmemory."""
+REQUEUE_PAUSE_SECS: Final = 1.0
 
 
 @signals.worker_process_init.connect
@@ -48,12 +56,30 @@ def send_batch(entry: str, queue: str, digest: str, events: Batch, producer: Any
 def run_stage(self: Task[Any, Any], entry: str, queue: str, digest: str, payload: Payload) -> int:
     """Run a batch (inline, or by its key in the batch store) from node ``entry`` through
     the stage on ``queue``."""
+    try:
+        return _run_stage(self, entry, queue, digest, payload)
+    except HAND_ON_ERRORS as error:
+        # A failed task is acknowledged and gone: give the batch back instead (if the
+        # broker cannot take it back now, it returns after the visibility timeout). The
+        # pause keeps a lasting failure from spinning through the same batch.
+        log.error(  # noqa: TRY400 - the message says what happens; no traceback needed
+            "A batch for queue '%s' could not be handed on (%s: %s); it goes back to "
+            "the queue and runs again.",
+            queue,
+            type(error).__name__,
+            error,
+        )
+        time.sleep(REQUEUE_PAUSE_SECS)
+        raise Reject(error, requeue=True) from error
+
+
+def _run_stage(task: Task[Any, Any], entry: str, queue: str, digest: str, payload: Payload) -> int:
     events = _events_of(payload)
     if events is None:
         return 0
     current = runtime()
     if digest != current.digest:
-        parked = _refuse(self, entry, queue, digest, events, mine=current.digest)
+        parked = _refuse(task, entry, queue, digest, events, mine=current.digest)
         _forget(payload)  # reached only once parked; a retry keeps the stored batch
         return parked
     for node_id, batch in current.run(entry, queue, events).items():
