@@ -29,16 +29,37 @@ def _rich_print(*renderables: Any) -> None:
     Console().print(*renderables)
 
 
+DEFAULT_QUEUE = "gp-celery"  # gp_celery.app's; not imported, so `check` never loads Celery
+
+
+def stage_queues(config: PipelineConfig) -> dict[str, list[str]]:
+    """The Celery queue(s) each node runs on in distributed mode: its own ``queue``, else
+    the queue of the stage that sends to it (inputs publish to theirs, or the default)."""
+    queues: dict[str, set[str]] = {node.id: set() for node in config.nodes}
+    for node in config.order:  # senders come first
+        own = node.queue
+        if node.family == "input":
+            queues[node.id].add(own or DEFAULT_QUEUE)
+        elif own:
+            queues[node.id] = {own}
+        for receiver in node.receivers or []:
+            target = config.node(receiver.target)
+            if not target.queue:
+                queues[target.id] |= queues[node.id]
+    return {node_id: sorted(found) for node_id, found in queues.items()}
+
+
 def print_check(config: PipelineConfig) -> None:
     """The graph in topological order with receivers, filters and planned modules."""
     lines = [f"{config.file}: OK: {len(config.nodes)} modules"]
+    stages = stage_queues(config)
     for node in config.order:
         targets = []
         for receiver in node.receivers or []:
             flt = f" if {receiver.filter.source}" if receiver.filter else ""
             targets.append(f"{receiver.target}{flt}")
         arrow = " -> " + ", ".join(targets) if targets else ""
-        queue = f" [queue {node.queue}]" if node.queue else ""
+        queue = f" [queue {', '.join(stages[node.id])}]" if stages[node.id] else ""
         family = node.family if node.module else f"{node.family}, not built yet"
         lines.append(f"  {node.id} ({family}){queue}{arrow}")
     for node in config.planned:

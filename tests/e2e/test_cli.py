@@ -230,3 +230,18 @@ def test_every_module_page_renders() -> None:
         assert text.startswith(doc.name)
         for option in doc.options:
             assert f"  {option.name}: " in text
+
+
+def test_check_prints_the_stage_queue_of_every_node(tmp_path: Path) -> None:
+    config = tmp_path / "stages.yml"
+    config.write_text(
+        "- StdIn\n- RegexParser:\n    field_extraction_patterns: [{a: 'x'}]\n"
+        "- AddDateTime:\n    queue: slow\n- DevNullSink\n"
+    )
+    lines = gp("check", "-c", str(config)).stdout.decode().splitlines()
+    assert lines[1:] == [
+        "  StdIn (input) [queue gp-celery] -> RegexParser",
+        "  RegexParser (parser) [queue gp-celery] -> AddDateTime",
+        "  AddDateTime (modifier) [queue slow] -> DevNullSink",
+        "  DevNullSink (sink) [queue slow]",
+    ]
