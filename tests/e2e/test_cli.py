@@ -148,7 +148,7 @@ def test_check_passes_seed_configs_and_names_unbuilt_modules() -> None:
     assert result.returncode == 0, result.stdout.decode()
     text = result.stdout.decode()
     assert "OK: 15 modules" in text
-    assert "  ElasticSearchSink (sink, not built yet)\n" in text
+    assert "  ElasticSearchSink (sink, not built yet) [queue gp-celery]\n" in text
     assert "AddGeoInfo: not built yet" in text
     assert gp("check", "--strict", "-c", "conf/example-full.yml").returncode == 1
 
