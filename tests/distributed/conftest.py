@@ -155,12 +155,12 @@ StartListener = Callable[..., Listener]
 
 @pytest.fixture
 def start_listener(tmp_path: Path) -> Iterator[StartListener]:
-    """``start_listener(config, broker_url)``: a real `gp-celery listen` subprocess for a
+    """``start_listener(config, broker_url, env=None)``: a real `gp-celery listen` subprocess for a
     config whose input is a TcpServer, ready once it listens; killed at the end of the test
     if it is still running."""
     listeners: list[Listener] = []
 
-    def start(config: Path, broker_url: str) -> Listener:
+    def start(config: Path, broker_url: str, env: dict[str, str] | None = None) -> Listener:
         log = tmp_path / f"listener-{len(listeners)}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
@@ -169,7 +169,7 @@ def start_listener(tmp_path: Path) -> Iterator[StartListener]:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
-                env={**os.environ, "GP_BROKER_URL": broker_url},
+                env={**os.environ, "GP_BROKER_URL": broker_url, **(env or {})},
                 start_new_session=True,
             )
         listener = Listener(process, log)
