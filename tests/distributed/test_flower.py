@@ -148,9 +148,15 @@ def test_flower_lists_the_worker_and_counts_its_tasks(
     )
     assert succeeded_tasks(flower.get("/metrics", auth)[1], name) == batches
 
-    status, body = flower.get("/api/workers?refresh=1", auth)
-    assert status == 200, body
-    workers = json.loads(body)
+    # Flower asks the workers over the broker with a 1 s timeout; a busy machine can miss
+    # it, which Flower reports as no workers at all: ask until the worker answers.
+    def listed() -> bool:
+        status, body = flower.get("/api/workers?refresh=1", auth)
+        assert status == 200, body
+        return name in json.loads(body)
+
+    wait_for(listed, 30, f"{name} in Flower's /api/workers")
+    workers = json.loads(flower.get("/api/workers", auth)[1])
     assert name in workers, sorted(workers)
     assert "gp_celery.run_stage" in workers[name]["registered"]
     assert [queue["name"] for queue in workers[name]["active_queues"]] == ["gp-celery"]
