@@ -67,8 +67,14 @@ async def listen(config: PipelineConfig, check_broker: bool = True) -> Publisher
         warn_about_broker(app)
     settings = config.settings
     queues = {node_id: config.node(node_id).queue or DEFAULT_QUEUE for node_id in inputs}
+    later_stages = tuple(sorted({node.queue for node in config.nodes if node.queue}))
     publisher = Publisher(
-        app, config.digest, queues, settings.high_water_batches, settings.low_water_batches
+        app,
+        config.digest,
+        queues,
+        settings.high_water_batches,
+        settings.low_water_batches,
+        later_stages=later_stages,
     )
     runner = InputRunner(
         inputs,

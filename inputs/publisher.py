@@ -41,6 +41,9 @@ class Publisher:
     """Input node id -> the queue of the stage it feeds."""
     high_water: int
     low_water: int
+    later_stages: tuple[str, ...] = ()
+    """Queues of later stages: a slow later stage must stop the inputs too, or its queue
+    grows without bound while the first one looks fine."""
     stats: PublisherStats = field(default_factory=PublisherStats)
 
     def __post_init__(self) -> None:
@@ -130,6 +133,10 @@ class Publisher:
                 return 0  # a Redis queue with no messages does not exist yet
             raise
 
+    def backlog(self, queue: str) -> int:
+        """The deepest of ``queue`` and the later stages' queues, in batches."""
+        return max(self.queue_depth(name) for name in {queue, *self.later_stages})
+
     def stop_pausing(self) -> None:
         """Shutting down: publish what is pending even above the high-water mark, so a
         stop never waits for workers that may not be running."""
@@ -143,11 +150,12 @@ class Publisher:
         if recent and self._depth_bound.get(queue, 0) < self.high_water:
             return
         self._depth_checked[queue] = now
-        depth = self._depth_bound[queue] = self.queue_depth(queue)
+        depth = self._depth_bound[queue] = self.backlog(queue)
         if depth < self.high_water:
             return
         log.warning(
-            "Listener: queue '%s' holds %d batches (high-water mark %d); inputs pause "
+            "Listener: queue '%s' or a later stage's holds %d batches (high-water mark %d); "
+            "inputs pause "
             "until it is below %d.",
             queue,
             depth,
@@ -157,7 +165,7 @@ class Publisher:
         started = time.monotonic()
         while depth >= self.low_water and not self._stopping:
             time.sleep(DEPTH_CHECK_SECS)
-            depth = self.queue_depth(queue)
+            depth = self.backlog(queue)
         self._depth_bound[queue] = depth
         paused = time.monotonic() - started
         self.stats.paused_secs += paused

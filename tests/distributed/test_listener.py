@@ -115,3 +115,61 @@ def test_listener_warns_when_the_broker_may_evict_or_forget_batches(
     assert "Set it to 'noeviction'" in log
     assert PERSISTENCE_WARNING in log
     assert "Turn on appendonly" in log
+
+
+def test_a_slow_later_stage_stops_the_listener_too(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    start_worker: StartWorker,
+    start_listener: StartListener,
+) -> None:
+    """Only the first stage is served: the second stage's queue must not grow without
+    bound behind a first queue that looks empty."""
+    high_water, low_water, batch_size = 5, 2, 50
+    out = tmp_path / "out.jsonl"
+    config = write_config(
+        tmp_path,
+        f"""- Global:
+   batch_size: {batch_size}
+   batch_ms: 50
+   high_water_batches: {high_water}
+   low_water_batches: {low_water}
+- TcpServer:
+   interface: 127.0.0.1
+   port: 0
+- AddDateTime:
+   queue: second
+- FileSink:
+   file_name: {out}
+   json_lines: true
+""",
+    )
+    start_worker(config, redis_server.url, queues="gp-celery", env=WORKER_ENV, name="first")
+    listener = start_listener(config, redis_server.url)
+    broker = redis_server.client()
+    count = 5_000
+
+    def send() -> None:
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=120) as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+            client.sendall("".join(f"{line(n, width=2000)}\n" for n in range(count)).encode())
+            client.shutdown(socket.SHUT_WR)
+            assert client.recv(1) == b""
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    wait_for(lambda: broker.llen("second") >= high_water, 30, "the second stage's queue to fill")
+    depths = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        depths.append(broker.llen("second"))
+        time.sleep(0.05)
+    assert max(depths) <= 2 * high_water + 1, depths
+    assert sender.is_alive(), "the client could send everything: nothing held it back"
+    assert "or a later stage's holds" in listener.output()
+
+    start_worker(config, redis_server.url, queues="second", env=WORKER_ENV, name="second")
+    sender.join(timeout=60)
+    counts = wait_for_ids(out, range(count), timeout=60)
+    assert set(counts.values()) == {1}
+    assert listener.terminate() == 0
