@@ -82,6 +82,7 @@ async def listen(config: PipelineConfig, check_broker: bool = True) -> Publisher
         settings.batch_size,
         settings.batch_ms,
         on_stop=publisher.stop_pausing,
+        batch_bytes=settings.batch_bytes,
     )
     log.info(
         "Listener: %d inputs publishing to %s (config %s).",

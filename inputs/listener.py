@@ -9,7 +9,9 @@ then stops reading and flushes every pending batch.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -17,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gp_celery.event import Batch
+from gp_celery.event import DATA, Batch
 from gp_celery.modules.base import Input
 
 log = logging.getLogger(__name__)
@@ -27,15 +29,39 @@ Deliver = Callable[[str, Batch], Awaitable[None]]
 Tick = Callable[[float], Awaitable[None]]
 
 
-class Batcher:
-    """Collects events from one input; never holds more than one partial batch."""
+def payload_sizes(events: Batch) -> list[int]:
+    """Each event's weight for the byte cap: its payload (metadata is small and bounded)."""
+    return [
+        len(data) if isinstance(data := event.get(DATA), (str, bytes, bytearray)) else 64
+        for event in events
+    ]
 
-    def __init__(self, node_id: str, deliver: Deliver, batch_size: int, batch_ms: int) -> None:
+
+class Batcher:
+    """Collects events from one input; never holds more than one partial batch.
+
+    A batch ends at ``batch_size`` events, or (with ``batch_bytes``, set for the broker so
+    that one message stays small whatever a client sends) once its payloads reach that many
+    bytes, whichever comes first; at least one event always goes.
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        deliver: Deliver,
+        batch_size: int,
+        batch_ms: int,
+        batch_bytes: int | None = None,
+    ) -> None:
         self.node_id = node_id
         self.deliver = deliver
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
         self.max_age = batch_ms / 1000
         self.pending: Batch = []
+        self.sizes: list[int] = []
+        """With batch_bytes: the payload size of each pending event."""
+        self.pending_bytes = 0
         self.oldest = 0.0
         self.emitted = 0
         self._lock = asyncio.Lock()
@@ -48,6 +74,10 @@ class Batcher:
         if not self.pending:
             self.oldest = time.monotonic()
         self.pending.extend(events)
+        if self.batch_bytes is not None:
+            sizes = payload_sizes(events)
+            self.sizes.extend(sizes)
+            self.pending_bytes += sum(sizes)
         await self._deliver(full_only=True)
 
     async def flush_if_old(self, now: float) -> None:
@@ -58,13 +88,31 @@ class Batcher:
         """Deliver everything pending now (timer, end of input, shutdown)."""
         await self._deliver(full_only=False)
 
+    def _full(self) -> bool:
+        cap = self.batch_bytes
+        return len(self.pending) >= self.batch_size or (
+            cap is not None and self.pending_bytes >= cap
+        )
+
+    def _cut(self) -> tuple[int, int]:
+        """How many pending events make the next batch, and their payload bytes."""
+        size, cap = min(self.batch_size, len(self.pending)), self.batch_bytes
+        if cap is None:
+            return size, 0
+        running = list(itertools.accumulate(self.sizes[:size]))
+        count = min(bisect.bisect_left(running, cap) + 1, size)
+        return count, running[count - 1]
+
     async def _deliver(self, full_only: bool) -> None:
-        """One delivery at a time, never more than batch_size events: the timer's flush
-        must not overtake (or merge with) a batch that emit() is still delivering."""
-        size = self.batch_size
+        """One delivery at a time: the timer's flush must not overtake (or merge with) a
+        batch that emit() is still delivering."""
         async with self._lock:
-            while self.pending and (len(self.pending) >= size or not full_only):
-                batch, self.pending = self.pending[:size], self.pending[size:]
+            while self.pending and (not full_only or self._full()):
+                cut, cut_bytes = self._cut()
+                batch, self.pending = self.pending[:cut], self.pending[cut:]
+                if self.batch_bytes is not None:
+                    del self.sizes[:cut]
+                    self.pending_bytes -= cut_bytes
                 await self.deliver(self.node_id, batch)
                 self.oldest = time.monotonic()
 
@@ -87,10 +135,12 @@ class InputRunner:
         *,
         on_tick: Tick | None = None,
         on_stop: Callable[[], None] | None = None,
+        batch_bytes: int | None = None,
     ) -> None:
         self.inputs = inputs
         self.batchers = {
-            node_id: Batcher(node_id, deliver, batch_size, batch_ms) for node_id in inputs
+            node_id: Batcher(node_id, deliver, batch_size, batch_ms, batch_bytes)
+            for node_id in inputs
         }
         self.on_tick = on_tick
         self.on_stop = on_stop

@@ -54,6 +54,9 @@ class GlobalOptions(_Section):
     """Logging level, format and file."""
     batch_size: int = Field(default=500, ge=1, le=100_000)
     """Events an input collects before the batch runs through the pipeline."""
+    batch_bytes: int = Field(default=4 << 20, ge=1024, le=256 << 20)
+    """Distributed mode: a batch also ends once its payloads reach this many bytes, so one
+    task message stays small whatever clients send."""
     batch_ms: int = Field(default=100, ge=1, le=60_000)
     """Longest time an event waits in a partial batch, in milliseconds."""
     high_water_batches: int = Field(default=200, ge=1)
