@@ -245,3 +245,22 @@ def test_check_prints_the_stage_queue_of_every_node(tmp_path: Path) -> None:
         "  AddDateTime (modifier) [queue slow] -> DevNullSink",
         "  DevNullSink (sink) [queue slow]",
     ]
+
+
+def test_workers_without_redis_server_says_how_to_install_it(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"  # a PATH with Python but no redis-server
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    result = gp(
+        "run",
+        "--workers",
+        "2",
+        "-c",
+        "conf/example-stdin.yml",
+        stdin=SEED_LINE.encode(),
+        env={"PATH": str(bin_dir)},
+    )
+    assert result.returncode == 2
+    assert b"redis-server is not installed" in result.stderr
+    assert b"apt-get install redis-server" in result.stderr
+    assert result.stdout == b""
