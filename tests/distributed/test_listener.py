@@ -19,6 +19,28 @@ from tests.distributed.conftest import (
 )
 
 EVICTION_WARNING = "maxmemory-policy is 'allkeys-lru'"
+HIGH_WATER, LOW_WATER = 5, 2
+
+
+def backpressure_config(directory: Path, out: Path, middle: str = "") -> Path:
+    """TCP in, batches of 50, tiny water marks, ``middle`` nodes, JSON lines out."""
+    return write_config(
+        directory,
+        f"""- Global:
+   batch_size: 50
+   batch_ms: 50
+   high_water_batches: {HIGH_WATER}
+   low_water_batches: {LOW_WATER}
+- TcpServer:
+   interface: 127.0.0.1
+   port: 0
+{middle}- FileSink:
+   file_name: {out}
+   json_lines: true
+""",
+    )
+
+
 PERSISTENCE_WARNING = "the broker has no persistence"
 
 
@@ -28,23 +50,9 @@ def test_full_queue_stops_the_listener_reading_until_a_worker_drains_it(
     start_worker: StartWorker,
     start_listener: StartListener,
 ) -> None:
-    high_water, low_water, batch_size = 5, 2, 50
+    high_water = HIGH_WATER
     out = tmp_path / "out.jsonl"
-    config = write_config(
-        tmp_path,
-        f"""- Global:
-   batch_size: {batch_size}
-   batch_ms: 50
-   high_water_batches: {high_water}
-   low_water_batches: {low_water}
-- TcpServer:
-   interface: 127.0.0.1
-   port: 0
-- FileSink:
-   file_name: {out}
-   json_lines: true
-""",
-    )
+    config = backpressure_config(tmp_path, out)
     listener = start_listener(config, redis_server.url)  # no worker yet
     broker = redis_server.client()
     count, step = 10_000, 100  # 20 MB: more than the socket buffers hold
@@ -79,7 +87,7 @@ def test_full_queue_stops_the_listener_reading_until_a_worker_drains_it(
         time.sleep(0.05)
     assert high_water <= max(depths) <= high_water + 1, depths
     assert sent[0] == stalled_at < count, "the client's sends did not block"
-    assert "inputs pause until it is below 2" in listener.output()
+    assert f"inputs pause until it is below {LOW_WATER}" in listener.output()
 
     start_worker(config, redis_server.url, env=WORKER_ENV)
     sender.join(timeout=60)
@@ -125,25 +133,9 @@ def test_a_slow_later_stage_stops_the_listener_too(
 ) -> None:
     """Only the first stage is served: the second stage's queue must not grow without
     bound behind a first queue that looks empty."""
-    high_water, low_water, batch_size = 5, 2, 50
+    high_water = HIGH_WATER
     out = tmp_path / "out.jsonl"
-    config = write_config(
-        tmp_path,
-        f"""- Global:
-   batch_size: {batch_size}
-   batch_ms: 50
-   high_water_batches: {high_water}
-   low_water_batches: {low_water}
-- TcpServer:
-   interface: 127.0.0.1
-   port: 0
-- AddDateTime:
-   queue: second
-- FileSink:
-   file_name: {out}
-   json_lines: true
-""",
-    )
+    config = backpressure_config(tmp_path, out, "- AddDateTime:\n   queue: second\n")
     start_worker(config, redis_server.url, queues="gp-celery", env=WORKER_ENV, name="first")
     listener = start_listener(config, redis_server.url)
     broker = redis_server.client()
