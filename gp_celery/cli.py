@@ -60,6 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(config, args.log_level)
     from gp_celery.pipeline import PlannedModuleError
+    from gp_celery.pipeline.graph import refuse_planned
     from inputs.listener import InputFailedError
 
     workers = args.workers if args.workers is not None else config.settings.workers
@@ -68,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             from gp_celery.local_cluster import LocalClusterError, run_local_cluster
 
             try:
-                _refuse_planned(config)
+                refuse_planned(config)
                 run_local_cluster(config, _config_path(args), workers)
             except LocalClusterError as error:
                 print(f"gp-celery: {error}", file=sys.stderr)
@@ -86,14 +87,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _refuse_planned(config: PipelineConfig) -> None:
-    from gp_celery.pipeline import PlannedModuleError
-
-    if config.planned:
-        names = ", ".join(sorted({node.type_name for node in config.planned}))
-        raise PlannedModuleError(f"{config.file}: these modules are not built yet: {names}")
-
-
 def cmd_listen(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
@@ -103,10 +96,11 @@ def cmd_listen(args: argparse.Namespace) -> int:
         os.environ["GP_BROKER_URL"] = args.broker
     from gp_celery.listen import run_listener
     from gp_celery.pipeline import PlannedModuleError
+    from gp_celery.pipeline.graph import refuse_planned
     from inputs.listener import InputFailedError
 
     try:
-        _refuse_planned(config)
+        refuse_planned(config)
         run_listener(config)
     except PlannedModuleError as error:
         print(f"gp-celery: {error}", file=sys.stderr)

@@ -23,6 +23,13 @@ class PlannedModuleError(RuntimeError):
     """The config uses modules that are not built yet; ``check`` lists them too."""
 
 
+def refuse_planned(config: PipelineConfig) -> None:
+    """Raise PlannedModuleError naming the modules of ``config`` that are not built yet."""
+    if config.planned:
+        names = ", ".join(sorted({node.type_name for node in config.planned}))
+        raise PlannedModuleError(f"{config.file}: these modules are not built yet: {names}")
+
+
 class Pipeline:
     """All nodes of a config, wired; ``run_batch`` takes a batch from an input onwards.
 
@@ -36,9 +43,7 @@ class Pipeline:
         dead_letter: DeadLetter | None = None,
         collect: Batch | None = None,
     ) -> None:
-        if config.planned:
-            names = ", ".join(sorted({node.type_name for node in config.planned}))
-            raise PlannedModuleError(f"{config.file}: these modules are not built yet: {names}")
+        refuse_planned(config)
         self.config = config
         self.dead_letter = dead_letter or DeadLetterFile(config.settings.dead_letter_file)
         self.nodes: dict[str, Node] = {}
