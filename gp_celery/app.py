@@ -16,9 +16,9 @@ from celery import Celery, signals
 from kombu.serialization import register
 
 from gp_celery.codec import pack, unpack
+from gp_celery.config import DEFAULT_QUEUE
 
 DEFAULT_BROKER: Final = "redis://localhost:6379/0"
-DEFAULT_QUEUE: Final = "gp-celery"
 VISIBILITY_TIMEOUT_SECS: Final = 300
 """Redis only: an unacknowledged batch returns to its queue after this long. A killed
 worker's batches are therefore redelivered after up to five minutes; keep it well above the

@@ -21,22 +21,17 @@ from inputs.listener import InputRunner
 
 log = logging.getLogger(__name__)
 
-TICK_SECS = 1.0
-
 
 class EmbeddedRunner:
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
         self.pipeline = Pipeline(config)
-        self._last_tick = time.monotonic()
 
     async def _deliver(self, node_id: str, batch: Batch) -> None:
         self.pipeline.run_batch(node_id, batch)
 
     async def _tick(self, now: float) -> None:
-        if now - self._last_tick >= TICK_SECS:
-            self._last_tick = now
-            self.pipeline.tick(now)
+        self.pipeline.tick_if_due(now)
 
     async def run(self) -> None:
         """Run until the inputs end or a signal arrives; always flush and close."""

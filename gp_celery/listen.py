@@ -58,7 +58,7 @@ def warn_about_broker(app: Any) -> None:
 
 
 async def listen(config: PipelineConfig, check_broker: bool = True) -> Publisher:
-    from gp_celery.app import DEFAULT_QUEUE, app
+    from gp_celery.app import app
 
     inputs = input_modules(config)
     if not inputs:
@@ -66,7 +66,7 @@ async def listen(config: PipelineConfig, check_broker: bool = True) -> Publisher
     if check_broker:
         warn_about_broker(app)
     settings = config.settings
-    queues = {node_id: config.node(node_id).queue or DEFAULT_QUEUE for node_id in inputs}
+    queues = {node_id: config.queue_of(node_id) for node_id in inputs}
     later_stages = tuple(sorted({node.queue for node in config.nodes if node.queue}))
     publisher = Publisher(
         app,

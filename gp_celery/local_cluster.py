@@ -36,12 +36,6 @@ class LocalClusterError(RuntimeError):
     """The private broker or worker could not start."""
 
 
-def stage_queues(config: PipelineConfig) -> list[str]:
-    from gp_celery.app import DEFAULT_QUEUE
-
-    return sorted({DEFAULT_QUEUE, *(node.queue for node in config.nodes if node.queue)})
-
-
 @contextlib.contextmanager
 def private_redis() -> Iterator[Path]:
     """A redis-server only this run can reach: unix socket, no TCP port, no persistence."""
@@ -135,7 +129,7 @@ def wait_until_drained(client: Any, queues: list[str], worker: subprocess.Popen[
 def run_local_cluster(config: PipelineConfig, config_path: str, workers: int) -> None:
     import redis
 
-    queues = stage_queues(config)
+    queues = config.stage_queues
     from gp_celery.app import app
 
     with private_redis() as socket_path:

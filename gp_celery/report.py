@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from gp_celery.config import PipelineConfig
+from gp_celery.config import DEFAULT_QUEUE, PipelineConfig
 from gp_celery.docs import ModuleDoc, all_docs
 
 FAMILY_TITLES = {
@@ -29,10 +29,7 @@ def _rich_print(*renderables: Any) -> None:
     Console().print(*renderables)
 
 
-DEFAULT_QUEUE = "gp-celery"  # gp_celery.app's; not imported, so `check` never loads Celery
-
-
-def stage_queues(config: PipelineConfig) -> dict[str, list[str]]:
+def node_queues(config: PipelineConfig) -> dict[str, list[str]]:
     """The Celery queue(s) each node runs on in distributed mode: its own ``queue``, else
     the queue of the stage that sends to it (inputs publish to theirs, or the default)."""
     queues: dict[str, set[str]] = {node.id: set() for node in config.nodes}
@@ -52,7 +49,7 @@ def stage_queues(config: PipelineConfig) -> dict[str, list[str]]:
 def print_check(config: PipelineConfig) -> None:
     """The graph in topological order with receivers, filters and planned modules."""
     lines = [f"{config.file}: OK: {len(config.nodes)} modules"]
-    stages = stage_queues(config)
+    stages = node_queues(config)
     for node in config.order:
         targets = []
         for receiver in node.receivers or []:

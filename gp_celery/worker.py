@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_KEY = "gp-celery:dead-letters"
 PARKED_KEY = "gp-celery:parked"
-TICK_SECS = 1.0
 
 
 def redis_store_url() -> str | None:
@@ -67,7 +66,6 @@ def dead_letter_to_redis(node_id: str, events: Batch) -> None:
 class WorkerRuntime:
     config: PipelineConfig
     pipeline: Pipeline
-    last_tick: float = field(default_factory=time.monotonic)
 
     @classmethod
     def load(cls) -> WorkerRuntime:
@@ -94,17 +92,12 @@ class WorkerRuntime:
 
     def run(self, entry: str, stage: str, events: Batch) -> Crossing:
         crossing = self.pipeline.run_batch(entry, events, stage)
-        now = time.monotonic()
-        if now - self.last_tick >= TICK_SECS:
-            self.last_tick = now
-            for node_id, batch in self.pipeline.tick(now, stage).items():
-                crossing.setdefault(node_id, []).extend(batch)
+        for node_id, batch in self.pipeline.tick_if_due(time.monotonic(), stage).items():
+            crossing.setdefault(node_id, []).extend(batch)
         return crossing
 
     def queue_of(self, node_id: str) -> str:
-        from gp_celery.app import DEFAULT_QUEUE
-
-        return self.config.node(node_id).queue or DEFAULT_QUEUE
+        return self.config.queue_of(node_id)
 
 
 _runtime: list[WorkerRuntime] = []

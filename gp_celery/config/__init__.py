@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from gp_celery.config.source import Source, YamlSyntaxError, expand_env, parse_y
 from gp_celery.config.wiring import assign_ids, topological_order, wire_receivers
 
 __all__ = [
+    "DEFAULT_QUEUE",
     "ConfigError",
     "GlobalOptions",
     "NodeSpec",
@@ -31,6 +32,10 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+
+DEFAULT_QUEUE: Final = "gp-celery"
+"""The queue of the first stage, and of every node without its own ``queue``."""
 
 
 @dataclass
@@ -51,6 +56,15 @@ class PipelineConfig:
 
     def node(self, node_id: str) -> NodeSpec:
         return next(node for node in self.nodes if node.id == node_id)
+
+    def queue_of(self, node_id: str) -> str:
+        """The Celery queue a batch entering at this node is sent to."""
+        return self.node(node_id).queue or DEFAULT_QUEUE
+
+    @property
+    def stage_queues(self) -> list[str]:
+        """Every queue a stage of this pipeline runs on, the default included."""
+        return sorted({DEFAULT_QUEUE, *(node.queue for node in self.nodes if node.queue)})
 
 
 def _global(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from gp_celery.config import PipelineConfig
@@ -17,6 +18,10 @@ log = logging.getLogger(__name__)
 
 Crossing = dict[str, Batch]
 """Events bound for nodes of another stage, by node id."""
+
+
+TICK_SECS = 1.0
+"""How often modules get their periodic turn (stats, file syncs)."""
 
 
 class PlannedModuleError(RuntimeError):
@@ -56,6 +61,7 @@ class Pipeline:
             node.routes = [Route(self.nodes[r.target], r.filter) for r in node.spec.receivers or []]
         self.order = list(self.nodes.values())
         self.writers = {node.id: self._writer(node) for node in self.order if node.is_sink}
+        self._last_tick = time.monotonic()
         self.collect = collect
         """When a list: every event a sink took or a branch ended with lands here too."""
 
@@ -125,6 +131,13 @@ class Pipeline:
             counters.events_out += len(handled) + len(bypass)
             if self.collect is not None:
                 self.collect.extend(handled + bypass)
+
+    def tick_if_due(self, now: float, stage: str | None = None) -> Crossing:
+        """``tick`` at most once every TICK_SECS; callers may ask as often as they like."""
+        if now - self._last_tick < TICK_SECS:
+            return {}
+        self._last_tick = now
+        return self.tick(now, stage)
 
     def tick(self, now: float, stage: str | None = None) -> Crossing:
         """Give every module its periodic turn; events a tick makes go to its receivers."""
