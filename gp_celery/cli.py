@@ -61,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(config, args.log_level)
     from gp_celery.pipeline import PlannedModuleError
     from gp_celery.pipeline.graph import refuse_planned
-    from inputs.listener import InputFailedError
+    from gp_celery_inputs.listener.runner import InputFailedError
 
     workers = args.workers if args.workers is not None else config.settings.workers
     try:
@@ -94,10 +94,10 @@ def cmd_listen(args: argparse.Namespace) -> int:
     configure_logging(config, args.log_level)
     if args.broker:
         os.environ["GP_BROKER_URL"] = args.broker
-    from gp_celery.listen import run_listener
     from gp_celery.pipeline import PlannedModuleError
     from gp_celery.pipeline.graph import refuse_planned
-    from inputs.listener import InputFailedError
+    from gp_celery_inputs.listener.listen import run_listener
+    from gp_celery_inputs.listener.runner import InputFailedError
 
     try:
         refuse_planned(config)

@@ -17,7 +17,7 @@ from gp_celery.config import PipelineConfig
 from gp_celery.event import Batch
 from gp_celery.modules.base import Input
 from gp_celery.pipeline import Pipeline
-from inputs.listener import InputRunner
+from gp_celery_inputs.listener.runner import InputRunner
 
 log = logging.getLogger(__name__)
 

@@ -138,7 +138,7 @@ def run_local_cluster(config: PipelineConfig, config_path: str, workers: int) ->
         app.conf.update(broker_url=url)
         worker = start_worker(config_path, workers, queues)
         try:
-            from gp_celery.listen import listen
+            from gp_celery_inputs.listener.listen import listen
 
             asyncio.run(listen(config, check_broker=False))
             wait_until_drained(redis.Redis(unix_socket_path=str(socket_path)), queues, worker)

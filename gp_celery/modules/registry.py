@@ -1,7 +1,7 @@
 """Module registry: ``@register`` a class, ``discover()`` imports every module file.
 
-Adding a module means adding one file under ``gp_celery/modules/<family>/`` or ``inputs/``;
-no list elsewhere needs editing.
+Adding a module means adding one file under ``gp_celery/modules/<family>/`` (inputs:
+``inputs/gp_celery_inputs/``); no list elsewhere needs editing.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _aliases: dict[str, str] = {}
 _discovered: list[str] = []
 
 FAMILY_PACKAGES = (
-    "inputs",
+    "gp_celery_inputs",
     "gp_celery.modules.parsers",
     "gp_celery.modules.modifiers",
     "gp_celery.modules.sinks",

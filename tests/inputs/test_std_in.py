@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from gp_celery.event import HOSTNAME, META, RECEIVED_FROM, SOURCE_MODULE
+from gp_celery.framing import INVALID_UTF8
 from gp_celery.testing import BuildError, build
-from inputs.framing import INVALID_UTF8
 from tests.inputs.conftest import EmitRecorder, errors, run_to_end
 
 SEED_LINE = b' - - [28/Jul/2006:10:27:10 -0300] "GET /cgi-bin/try/ HTTP/1.0" 200 3395\n'

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE
+from gp_celery.framing import INVALID_UTF8
 from gp_celery.testing import BuildError, build
-from inputs.framing import INVALID_UTF8
 from tests.inputs.conftest import EmitRecorder, ServeFactory, errors
 
 LOCAL = {"interface": "127.0.0.1", "port": 0}

@@ -23,7 +23,7 @@ def test_every_transforming_module_documents_an_example() -> None:
         if not cls.examples
         and not issubclass(cls, (Input, Sink))
         and name not in ("DropEvent", "SimpleStats")
-        and cls.__module__.startswith(("gp_celery.", "inputs."))  # not tests' own plugins
+        and cls.__module__.startswith(("gp_celery.", "gp_celery_inputs."))  # not tests' own plugins
     ]
     assert missing == []
 

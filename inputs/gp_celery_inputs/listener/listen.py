@@ -8,8 +8,8 @@ from typing import Any
 
 from gp_celery.config import PipelineConfig
 from gp_celery.modules.base import Input
-from inputs.listener import InputRunner
-from inputs.publisher import Publisher
+from gp_celery_inputs.listener.publisher import Publisher
+from gp_celery_inputs.listener.runner import InputRunner
 
 log = logging.getLogger(__name__)
 

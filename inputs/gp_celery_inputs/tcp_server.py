@@ -9,9 +9,9 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, PlainValidator, WithJsonSchema, field_validator, model_validator
 
+from gp_celery.framing import DEFAULT_MAX_LINE_BYTES, Framer, FramingSpec
 from gp_celery.modules.base import Emit, Input, Options
 from gp_celery.modules.registry import register
-from inputs.framing import DEFAULT_MAX_LINE_BYTES, Framer, FramingSpec
 
 LINE_READ_BYTES: Final = 1 << 16
 """Read size in line mode; fewer, larger reads cost less per event than chunksize-sized ones."""

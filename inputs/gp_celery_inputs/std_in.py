@@ -14,9 +14,9 @@ from typing import BinaryIO, Final, Literal
 from pydantic import Field
 
 from gp_celery.event import HOSTNAME
+from gp_celery.framing import DEFAULT_MAX_LINE_BYTES, Framer, FramingSpec, MultilineFramer
 from gp_celery.modules.base import Emit, Input, Options
 from gp_celery.modules.registry import register
-from inputs.framing import DEFAULT_MAX_LINE_BYTES, Framer, FramingSpec, MultilineFramer
 
 READ_BYTES: Final = 1 << 20
 FEED_BYTES: Final = 1 << 16

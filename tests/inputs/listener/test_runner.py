@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gp_celery.event import Batch, new_events
-from inputs.listener import Batcher
+from gp_celery_inputs.listener.runner import Batcher
 
 
 class Recorder:

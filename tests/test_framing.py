@@ -6,7 +6,7 @@ import re
 import pytest
 
 from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE, Event, add_error
-from inputs.framing import (
+from gp_celery.framing import (
     INVALID_UTF8,
     Framer,
     FramingSpec,
@@ -14,7 +14,7 @@ from inputs.framing import (
     decode_line,
     truncate_utf8,
 )
-from inputs.tcp_server import compile_separator
+from gp_celery_inputs.tcp_server import compile_separator
 from tests.inputs.conftest import errors
 
 

@@ -11,9 +11,9 @@ from typing import Any, Final
 from pydantic import Field
 
 from gp_celery.event import Event, new_event
+from gp_celery.framing import ASCII_WHITESPACE, decode_line
 from gp_celery.modules.base import Emit, Input, Options
 from gp_celery.modules.registry import register
-from inputs.framing import ASCII_WHITESPACE, decode_line
 
 QUEUED_DATAGRAMS: Final = 10_000
 QUEUED_BYTES: Final = 32 << 20
