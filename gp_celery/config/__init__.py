@@ -16,8 +16,9 @@ import orjson
 from pydantic import ValidationError
 
 from gp_celery.config.global_options import GlobalOptions
+from gp_celery.config.locate import Locator
 from gp_celery.config.nodes import NodeSpec, ReceiverSpec, build_node
-from gp_celery.config.problems import ConfigError, Problem, did_you_mean, shorten
+from gp_celery.config.problems import ConfigError, Problem, shorten
 from gp_celery.config.source import Source, YamlSyntaxError, expand_env, parse_yaml
 from gp_celery.config.wiring import assign_ids, topological_order, wire_receivers
 
@@ -70,22 +71,13 @@ class PipelineConfig:
 def _global(
     value: Any, source: Source, path: tuple[str | int, ...]
 ) -> tuple[GlobalOptions, list[Problem]]:
+    settings = value or {}
     try:
-        return GlobalOptions.model_validate(value or {}), []
+        return GlobalOptions.model_validate(settings), []
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            loc = tuple(str(part) for part in item["loc"])
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                hint = did_you_mean(loc[-1], GlobalOptions.model_fields)
-                message = f"unknown option '{loc[-1]}'{hint}"
-            elif "input" in item:
-                message += f", got {shorten(item['input'])}"
-            problems.append(
-                Problem(source.file, source.line((*path, *loc)), "Global", ".".join(loc), message)
-            )
-        return GlobalOptions(), problems
+        return GlobalOptions(), Locator(source, path, "Global", settings).problems(
+            error, GlobalOptions
+        )
 
 
 def _entries(source: Source) -> tuple[GlobalOptions, list[NodeSpec], list[Problem]]:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, get_args
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gp_celery.config.problems import Problem, did_you_mean, shorten
-from gp_celery.config.source import Path, Source
+from gp_celery.config.source import KEY, Path, Source
 from gp_celery.expressions import ExpressionError
 from gp_celery.modules.types import TextError
 
@@ -82,15 +82,14 @@ class Locator:
         *,
         option_depth: int | None = None,
     ) -> list[Problem]:
-        """One Problem per error. ``option_depth`` 1 names the option by its top-level key
-        only (node keys); None joins the whole location (``logging.level``)."""
+        """One Problem per error, naming the option by the keys of its YAML path (pydantic's
+        tags left out); ``option_depth`` 1 names it by its top-level key only (node keys)."""
         found = []
         for item in error.errors():
             loc = tuple(item["loc"])
-            sub = yaml_path(self.settings, loc)
-            sub = self._entry(model, loc, sub, item)
-            parts = loc if option_depth is None else loc[:option_depth]
-            option = ".".join(str(part) for part in parts)
+            sub = self._entry(model, loc, yaml_path(self.settings, loc), item)
+            keys = [str(part) for part in (sub or loc) if isinstance(part, str)]
+            option = ".".join(keys[:option_depth])
             message = _message(item, _choices(model, loc, extra_choices))
             found.append(self._located(option, message, sub, item))
         return found
@@ -123,10 +122,12 @@ class Locator:
             kind, expression = "", cause
         else:
             return self.problem(option, message, sub)
-        value = value_at(self.settings, sub)
+        value, at = value_at(self.settings, sub), (*self.path, *sub)
+        if tuple(item["loc"])[-1:] == (KEY,) and sub:  # the map key itself failed
+            value, at = sub[-1], (*at, KEY)
         where = None
         if isinstance(value, str):
-            where = self.source.position((*self.path, *sub), value, expression.column - 1)
+            where = self.source.position(at, value, expression.column - 1)
         if where is None:
             return self.problem(option, message, sub)
         line, column = where

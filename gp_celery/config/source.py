@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -14,6 +14,8 @@ from gp_celery.config.problems import Problem
 
 Path = tuple[str | int, ...]
 
+KEY: Final = "[key]"
+"""Last part of the path of a map key itself (pydantic's name for it), not of its value."""
 _OPENERS = {"quoted scalar": "the quote", "flow sequence": "the '['", "flow mapping": "the '{'"}
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -55,6 +57,7 @@ def _record(node: yaml.Node, path: Path, source: Source) -> None:
         for key_node, value_node in node.value:
             key_path = (*path, str(key_node.value))
             source.lines[key_path] = key_node.start_mark.line + 1
+            _record(key_node, (*key_path, KEY), source)
             _record(value_node, key_path, source)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):

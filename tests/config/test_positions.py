@@ -266,3 +266,15 @@ def test_bad_receiver_entry_names_its_line() -> None:
         "p.yml:6: StdIn: receivers: receiver 'StdOutSink': unknown option 'fitler' "
         "(did you mean 'filter'?)",
     ]
+
+
+def test_bad_template_in_an_add_fields_key_names_the_keys_column() -> None:
+    found = problems("""
+        - StdIn:
+            add_fields:
+              ok: 1
+              '$(a': '$(bb)'
+        - DevNullSink
+        """)
+    assert found == ["p.yml:4: StdIn: add_fields: bad template: column 8: unclosed '$(': "
+                     "expected ')'"]  # fmt: skip
