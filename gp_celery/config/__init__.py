@@ -1,8 +1,11 @@
 """YAML -> validated PipelineConfig; every problem reported at once as FILE:LINE: message.
 
 GambolPutty's format: a list of single-key maps (or bare module names), one optional
-``Global`` item, the node keys of spec/CORE.md 1.3. LumberMill's ``family.Name`` module names
-are accepted as aliases.
+``Global`` item, the node keys of spec/CORE.md 1.3 (config/node_keys.py). LumberMill's
+``directory.Name`` module names are accepted as aliases (nodes.find_module). A node's implicit
+id is its module name as written, and a receiver may name a node by any of its names when
+that is unambiguous (wiring.py). Problems carry the user's line, and for filters the column
+(locate.py, positions.py).
 """
 
 from __future__ import annotations
