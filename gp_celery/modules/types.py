@@ -47,6 +47,16 @@ def _field_names(value: Any) -> tuple[str, ...]:
     raise ValueError(f"expected a field name or a list of field names, got {value!r}")
 
 
+class TextError(ValueError):
+    """Option text that does not compile. Keeps the ExpressionError, whose column the config
+    loader turns into a line and column in the file."""
+
+    def __init__(self, kind: str, error: expressions.ExpressionError) -> None:
+        super().__init__(f"bad {kind}: {error}")
+        self.kind = kind
+        self.error = error
+
+
 def _compiled(
     value: Any,
     kind: type[T],
@@ -54,7 +64,8 @@ def _compiled(
     what: str,
     numbers: tuple[type, ...] = (),
 ) -> T:
-    """Compile option text once, at load; keep the column of an ExpressionError."""
+    """Compile option text once, at load; keep the column of an ExpressionError.
+    The error names the option kind by the last word of ``what``, 'filter' for filters."""
     if isinstance(value, kind):
         return value
     if numbers and isinstance(value, numbers):
@@ -64,7 +75,9 @@ def _compiled(
     try:
         return compile_text(value)
     except expressions.ExpressionError as error:
-        raise ValueError(f"bad {what.rsplit(maxsplit=1)[-1]}: {error}") from None
+        raise TextError(
+            "filter" if "filter" in what else what.rsplit(maxsplit=1)[-1], error
+        ) from None
 
 
 def _compile_template(value: Any) -> expressions.Template:
