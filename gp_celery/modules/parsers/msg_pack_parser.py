@@ -19,7 +19,7 @@ from gp_celery.event import (
 )
 from gp_celery.event import metadata as meta_of
 from gp_celery.modules.base import Example
-from gp_celery.modules.parsers.json_parser import CodecOptions, CodecParser, describe
+from gp_celery.modules.parsers.codec import CodecOptions, CodecParser, describe
 from gp_celery.modules.registry import register
 
 MIB: Final = 1024 * 1024

@@ -12,7 +12,7 @@ from pydantic import model_validator
 from gp_celery.event import Batch, Event
 from gp_celery.modules.base import Failure, Options, Sink
 from gp_celery.modules.registry import register
-from gp_celery.modules.sinks.file_sink.encode import encode_json_lines, is_retriable
+from gp_celery.modules.sinks.encoding import encode_json_lines, is_retriable
 from gp_celery.modules.types import Template
 
 

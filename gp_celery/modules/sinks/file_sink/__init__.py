@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from gp_celery.event import Batch, Event
 from gp_celery.modules.base import Failure, Sink
 from gp_celery.modules.registry import register
-from gp_celery.modules.sinks.file_sink.encode import (
+from gp_celery.modules.sinks.encoding import (
     Encoded,
     encode_json_lines,
     encode_rendered,
