@@ -1,14 +1,15 @@
 """Validated option types: regexes, field names, templates and filters compile at load.
 
 Pydantic's own regex type drops the ``re.error`` detail; ours keeps it, so
-``gp-celery check`` can say what is wrong with a pattern.
+``gp-celery check`` can say what is wrong with a pattern. Regex flags have one table and one
+parser (``parse_flags``) for every module; GambolPutty eval'd them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import BeforeValidator, PlainValidator, WithJsonSchema
 
@@ -16,6 +17,14 @@ from gp_celery import expressions
 from gp_celery.event import FieldPath
 
 T = TypeVar("T")
+
+# A table reads better on three lines than on twelve, hence fmt: skip.
+FLAGS: Final[Mapping[str, re.RegexFlag]] = {
+    "IGNORECASE": re.IGNORECASE, "I": re.IGNORECASE, "MULTILINE": re.MULTILINE,
+    "M": re.MULTILINE, "DOTALL": re.DOTALL, "S": re.DOTALL, "VERBOSE": re.VERBOSE,
+    "X": re.VERBOSE, "ASCII": re.ASCII, "A": re.ASCII, "UNICODE": re.UNICODE, "U": re.UNICODE,
+}  # fmt: skip
+"""Flag names a pattern may ask for, in any case, with or without 're.'."""
 
 
 def compile_regex(value: Any, flags: int = 0) -> re.Pattern[str]:
@@ -29,6 +38,38 @@ def compile_regex(value: Any, flags: int = 0) -> re.Pattern[str]:
     except re.error as error:
         where = f" at position {error.pos}" if error.pos is not None else ""
         raise ValueError(f"bad regular expression: {error.msg}{where}") from None
+
+
+def parse_flags(value: Any) -> re.RegexFlag:
+    """'re.MULTILINE | re.DOTALL', 'M|S', 'ignorecase' -> flags; None or '' -> none.
+
+    Names are split at '|', ',' and spaces; anything but a flag name is an error, so
+    GambolPutty's eval'd ``'re.I | re.M'`` keeps working and nothing else runs.
+    """
+    flags = re.RegexFlag(0)
+    if value is None:
+        return flags
+    if not isinstance(value, str):
+        raise ValueError(
+            f"flags must be a string such as 're.MULTILINE | re.DOTALL', got {value!r}"
+        )
+    for part in filter(None, re.split(r"[\s|,]+", value)):
+        name = part.removeprefix("re.").upper()
+        if name not in FLAGS:
+            names = ", ".join(name for name in FLAGS if len(name) > 1)
+            raise ValueError(f"unknown regex flag {part!r} (use {names} or their one-letter forms)")
+        flags |= FLAGS[name]
+    return flags
+
+
+def compile_flagged_regex(value: Any) -> re.Pattern[str]:
+    """A pattern, or GambolPutty's ``[pattern, flags]`` (``[pattern]`` alone too)."""
+    if isinstance(value, (list, tuple)):
+        if not 1 <= len(value) <= 2:
+            raise ValueError("expected a pattern or [pattern, flags]")
+        pattern, flags = [*value, None][:2]
+        return compile_regex(pattern, parse_flags(flags))
+    return compile_regex(value)
 
 
 def _check_field_name(value: Any) -> str:
@@ -92,6 +133,11 @@ Regex = Annotated[
     re.Pattern[str], PlainValidator(compile_regex), WithJsonSchema({"type": "string"})
 ]
 """A regular expression, compiled at load."""
+
+FlaggedRegex = Annotated[
+    re.Pattern[str], PlainValidator(compile_flagged_regex), WithJsonSchema({"type": "string"})
+]
+"""A regex as a pattern or as [pattern, flags], flags such as 're.I | re.M' or 'M|S'."""
 
 FieldName = Annotated[str, BeforeValidator(_check_field_name)]
 """A dotted field path such as 'data' or 'params.spanish.0'."""

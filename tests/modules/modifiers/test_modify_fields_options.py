@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from gp_celery.modules.modifiers.modify_fields.options import ACTIONS, parse_regex_flags
+from gp_celery.modules.modifiers.modify_fields.options import ACTIONS
+from gp_celery.modules.types import parse_flags
 from gp_celery.testing import BuildError, build
 
 MINIMAL: dict[str, dict[str, Any]] = {
@@ -95,8 +96,8 @@ def test_lumbermill_lower_and_upper_spellings_are_accepted() -> None:
 
 
 def test_regex_flags_are_parsed_without_eval() -> None:
-    assert parse_regex_flags("re.MULTILINE | re.DOTALL") == re.MULTILINE | re.DOTALL
-    assert parse_regex_flags("I") == re.IGNORECASE
+    assert parse_flags("re.MULTILINE | re.DOTALL") == re.MULTILINE | re.DOTALL
+    assert parse_flags("I") == re.IGNORECASE
 
 
 @pytest.mark.parametrize("flags", ["__import__('os').system('true')", "re.MULTILINE + 1", 4])

@@ -12,55 +12,11 @@ import importlib.util
 import re
 from typing import Annotated, Any, Final
 
-from pydantic import Field, PlainValidator, WithJsonSchema, field_validator, model_validator
+from pydantic import Field, PlainValidator, field_validator, model_validator
 
 from gp_celery import expressions
 from gp_celery.modules.base import Options
-from gp_celery.modules.types import FieldName, FieldNames, Template, compile_regex
-
-_REGEX_FLAGS: Final = {
-    "IGNORECASE": re.IGNORECASE,
-    "I": re.IGNORECASE,
-    "MULTILINE": re.MULTILINE,
-    "M": re.MULTILINE,
-    "DOTALL": re.DOTALL,
-    "S": re.DOTALL,
-    "VERBOSE": re.VERBOSE,
-    "X": re.VERBOSE,
-    "ASCII": re.ASCII,
-    "A": re.ASCII,
-    "UNICODE": re.UNICODE,
-    "U": re.UNICODE,
-}
-
-
-def parse_regex_flags(text: Any) -> int:
-    """Turn GambolPutty's ``'re.MULTILINE | re.DOTALL'`` into flags without eval."""
-    if not isinstance(text, str):
-        raise ValueError(f"regex flags must be a string such as 're.MULTILINE', got {text!r}")
-    flags = 0
-    for raw in text.split("|"):
-        name = raw.strip().removeprefix("re.")
-        if name not in _REGEX_FLAGS:
-            valid = ", ".join(f"re.{flag}" for flag in _REGEX_FLAGS if len(flag) > 1)
-            raise ValueError(f"unknown regex flag {raw.strip()!r}; valid flags: {valid}")
-        flags |= _REGEX_FLAGS[name]
-    return flags
-
-
-def _flagged_regex(value: Any) -> re.Pattern[str]:
-    """A pattern, or GambolPutty's ``[pattern, flags]`` pair."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise ValueError("a regex list must be [pattern, flags]")
-        return compile_regex(value[0], parse_regex_flags(value[1]))
-    return compile_regex(value)
-
-
-FlaggedRegex = Annotated[
-    re.Pattern[str], PlainValidator(_flagged_regex), WithJsonSchema({"type": "string"})
-]
-"""A regex as a string or as [pattern, 're.FLAG | re.FLAG']."""
+from gp_celery.modules.types import FieldName, FieldNames, FlaggedRegex, Template
 
 
 def _constant_or_template(value: Any) -> Any:
