@@ -22,8 +22,6 @@ from gp_celery.modules.sinks.file_sink.paths import PathTemplate
 
 __all__ = ["FileSink", "FileSinkOptions"]
 
-WARN_EVERY_SECS = 10.0
-
 
 @register
 class FileSink(Sink[FileSinkOptions]):
@@ -59,8 +57,6 @@ class FileSink(Sink[FileSinkOptions]):
         self._compress = self._compressor(options.compress)
         self._clock = 0.0  # the runner's clock, as last seen in tick()
         self._last_sync = 0.0
-        self._last_warning = float("-inf")
-        self._unwarned = 0
 
     @staticmethod
     def _compressor(kind: str | None) -> Callable[[bytes], bytes] | None:
@@ -103,8 +99,12 @@ class FileSink(Sink[FileSinkOptions]):
             self._handles.append(path, payload, self._clock)
         except OSError as error:
             retriable = is_retriable(error)
-            self._warn(
-                "writing %s failed (%s); %s", path, error, "retry" if retriable else "dead letter"
+            self.warn_limited(
+                "write",
+                "writing %s failed (%s); %s.",
+                path,
+                error,
+                "the events are retried" if retriable else "the events go to the dead letters",
             )
             failed = {at for at, _ in unencodable}
             failures += [
@@ -128,16 +128,9 @@ class FileSink(Sink[FileSinkOptions]):
 
     def _sync(self) -> None:
         for path, error in self._handles.sync():
-            self._warn(
-                "fsync of %s failed (%s); the file is reopened on the next write", path, error
+            self.warn_limited(
+                "fsync",
+                "fsync of %s failed (%s); the file is reopened on the next write.",
+                path,
+                error,
             )
-
-    def _warn(self, message: str, *args: object) -> None:
-        """Log a warning at most every WARN_EVERY_SECS, with how many were left out."""
-        now = time.monotonic()
-        if now - self._last_warning < WARN_EVERY_SECS:
-            self._unwarned += 1
-            return
-        suffix = f" ({self._unwarned} similar warnings suppressed)" if self._unwarned else ""
-        self.log.warning("%s: " + message + suffix, self.label, *args)
-        self._last_warning, self._unwarned = now, 0
