@@ -1,14 +1,21 @@
-"""The shared option types: one regex-flag table and one FlaggedRegex for every module."""
+"""The shared option types: regex flags, FlaggedRegex, and options with variants or spellings."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, Field, ValidationError
 
-from gp_celery.modules.types import FlaggedRegex, compile_flagged_regex, parse_flags
+from gp_celery.modules.types import (
+    FlaggedRegex,
+    SpelledOptions,
+    TaggedOptions,
+    compile_flagged_regex,
+    option_names,
+    parse_flags,
+)
 
 
 @pytest.mark.parametrize(
@@ -77,3 +84,107 @@ def test_flagged_regex_is_an_option_type() -> None:
         regex: FlaggedRegex
 
     assert Options.model_validate({"regex": ["x", "I"]}).regex.match("X")
+
+
+class Shape(TaggedOptions):
+    kind: str
+    """What shape."""
+    label: str = ""
+    """Shared by every shape."""
+
+
+class Circle(Shape):
+    """A round one."""
+
+    kind: Literal["circle", "disc"]
+    radius: float
+    """How big."""
+
+
+class Box(Shape):
+    kind: Literal["box"]
+    width: float = Field(validation_alias=AliasChoices("width", "breadth"))
+    """How wide."""
+
+
+Shape.declare_variants("kind", [Circle, Box], aliases={"round": "circle"}, refused={"blob": "no."})
+
+
+def errors(data: Any) -> list[tuple[tuple[int | str, ...], str]]:
+    with pytest.raises(ValidationError) as caught:
+        Shape.model_validate(data)
+    return [(item["loc"], item["msg"]) for item in caught.value.errors()]
+
+
+def test_the_tag_picks_the_variant() -> None:
+    circle = Shape.model_validate({"kind": "disc", "radius": 2, "label": "x"})
+    assert isinstance(circle, Circle)
+    assert (circle.radius, circle.label) == (2.0, "x")
+    assert isinstance(Shape.model_validate({"kind": "round", "radius": 1}), Circle)
+    assert Shape.model_validate({"kind": "box", "breadth": 3}) == Box(kind="box", width=3)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"radius": 1}, [(("kind",), "Field required")]),
+        ({"kind": "star"}, [(("kind",), "unknown kind 'star'; valid kinds: circle, disc, box")]),
+        ({"kind": 5}, [(("kind",), "unknown kind 5; valid kinds: circle, disc, box")]),
+        ({"kind": "blob"}, [(("kind",), "no.")]),
+        ({"kind": "box"}, [(("width",), "kind 'box' needs 'width' or 'breadth'")]),
+        (
+            {"kind": "box", "width": 1, "radius": 2, "colour": 3, "widht": 4},
+            [
+                (("radius",), "kind 'box' does not take 'radius'"),
+                (("colour",), "unknown option 'colour'"),
+                (("widht",), "unknown option 'widht' (did you mean 'width'?)"),
+            ],
+        ),
+        (
+            {"kind": "box", "width": 1, "breadth": 2},
+            [(("breadth",), "set 'width' or 'breadth', not both")],
+        ),
+        (
+            {"kind": "circle", "radius": "big"},
+            [(("radius",), "Input should be a valid number, unable to parse string as a number")],
+        ),
+    ],
+)
+def test_errors_are_located_at_the_option_without_the_tag(
+    data: dict[str, Any], expected: list[tuple[tuple[str, ...], str]]
+) -> None:
+    assert errors(data) == expected
+
+
+def test_a_non_map_is_pydantics_error() -> None:
+    [(loc, message)] = errors(["kind", "box"])
+    assert loc == ()
+    assert "dictionary" in message
+
+
+def test_a_message_with_braces_is_kept_as_it_is() -> None:
+    assert errors({"kind": "{x}"})[0][1].startswith("unknown kind '{x}'")
+
+
+def test_a_plain_model_with_two_spellings_says_set_one() -> None:
+    class Options(SpelledOptions):
+        source_fields: tuple[str, ...] = Field(
+            default=("data",), validation_alias=AliasChoices("source_fields", "source_field")
+        )
+
+    assert Options.model_validate({"source_field": ["a"]}).source_fields == ("a",)
+    with pytest.raises(ValidationError) as caught:
+        Options.model_validate({"source_field": "a", "source_fields": ["b"], "other": 1})
+    assert [(item["loc"], item["msg"]) for item in caught.value.errors()] == [
+        (("source_field",), "set 'source_fields' or 'source_field', not both"),
+        (("other",), "Extra inputs are not permitted"),
+    ]
+
+
+def test_option_names_lists_every_spelling() -> None:
+    assert option_names(Box) == {
+        "kind": "kind",
+        "label": "label",
+        "width": "width",
+        "breadth": "width",
+    }

@@ -2,54 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final
-
 from gp_celery.event import Batch
 from gp_celery.modules.base import Example, Modifier
-from gp_celery.modules.modifiers.modify_fields import pairs, structure, values
-from gp_celery.modules.modifiers.modify_fields.common import Action, Reporter
+from gp_celery.modules.modifiers.modify_fields import convert, pairs, rename, structure, values
 from gp_celery.modules.modifiers.modify_fields.options import ModifyFieldsOptions
 from gp_celery.modules.registry import register
 
 __all__ = ["ModifyFields", "ModifyFieldsOptions"]
 
-BUILDERS: Final[dict[str, Callable[[ModifyFieldsOptions, Reporter], Action]]] = {
-    "keep": structure.build_keep,
-    "delete": structure.build_delete,
-    "concat": structure.build_concat,
-    "insert": structure.build_insert,
-    "rename": structure.build_rename,
-    "rename_regex": structure.build_rename_regex,
-    "rename_replace": structure.build_rename_replace,
-    "merge": structure.build_merge,
-    "split": structure.build_split,
-    "join": structure.build_join,
-    "key_value": pairs.build_key_value,
-    "key_value_regex": pairs.build_key_value_regex,
-    "string_replace": values.build_string_replace,
-    "replace": values.build_replace,
-    "map": values.build_map,
-    "cast_to_int": values.build_cast,
-    "cast_to_float": values.build_cast,
-    "cast_to_str": values.build_cast,
-    "cast_to_bool": values.build_cast,
-    "lowercase": values.build_case,
-    "uppercase": values.build_case,
-    "hash": values.build_hash,
-    "anonymize": values.build_hash,
-}
+ModifyFieldsOptions.declare_variants(
+    "action",
+    [
+        structure.KeepOptions,
+        structure.DeleteOptions,
+        structure.ConcatOptions,
+        structure.InsertOptions,
+        values.StringReplaceOptions,
+        values.ReplaceOptions,
+        rename.RenameOptions,
+        rename.RenameRegexOptions,
+        rename.RenameReplaceOptions,
+        values.MapOptions,
+        pairs.KeyValueOptions,
+        pairs.KeyValueRegexOptions,
+        structure.SplitOptions,
+        structure.MergeOptions,
+        structure.JoinOptions,
+        convert.CastOptions,
+        convert.HashOptions,
+        convert.CaseOptions,
+    ],
+    aliases={"lower": "lowercase", "upper": "uppercase"},  # LumberMill's spellings
+    refused={
+        "cast": "action 'cast' is not implemented (GambolPutty's dropped every event); "
+        "use cast_to_int, cast_to_float, cast_to_str or cast_to_bool",
+    },
+)
 
 
 @register
 class ModifyFields(Modifier[ModifyFieldsOptions]):
     """Change fields with one action: rename, delete, map, cast, hash, split, ...
 
-    Actions: keep, delete, concat, insert, string_replace, replace, rename, rename_regex,
-    rename_replace, map, key_value, key_value_regex, split, merge, join, cast_to_int,
-    cast_to_float, cast_to_str, cast_to_bool, hash, anonymize (= hash), and LumberMill's
-    lowercase/uppercase (also spelled lower/upper). Each action checks its options at load:
-    a missing or foreign option is a configuration error (GambolPutty checked nothing).
+    Each action has its own options (listed per action below) and checks them at load: a
+    missing option, or one that belongs to another action, is a configuration error at that
+    option's line (GambolPutty checked nothing). LumberMill's lower/upper are accepted for
+    lowercase/uppercase.
 
     A missing source field is ignored, as in GambolPutty, and counted (``missing_source``).
     A value of the wrong type (a list where text is needed, ...) tags the event instead.
@@ -118,7 +116,7 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
     ]
 
     def setup(self) -> None:
-        self._action = BUILDERS[self.options.action](self.options, self)
+        self._action = self.options.build(self)
 
     def process(self, events: Batch) -> Batch:
         action = self._action
