@@ -21,6 +21,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "delete": {"source_fields": ["a"]},
     "concat": {"source_fields": ["a"], "target_field": "t"},
     "insert": {"target_field": "t", "value": "v"},
+    "slice": {"source_field": "a", "target_field": "t"},
     "string_replace": {"source_field": "a", "old": "x", "new": "y"},
     "replace": {"source_field": "a", "regex": "x", "with": "y"},
     "rename": {"source_field": "a", "target_field": "t"},
@@ -31,6 +32,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     # the lookbehind keeps findall linear on a long run of word characters
     "key_value_regex": {"source_field": "a", "regex": r"(?<!\w)(\w+)=(\w+)"},
     "split": {"source_field": "a"},
+    "strip": {"source_field": "a"},
     "merge": {"source_fields": ["a"], "target_field": "t"},
     "join": {"source_field": "a", "target_field": "t"},
     "cast_to_int": {"source_fields": ["a"]},

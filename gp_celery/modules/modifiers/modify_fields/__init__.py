@@ -17,6 +17,7 @@ ModifyFieldsOptions.declare_variants(
         structure.DeleteOptions,
         structure.ConcatOptions,
         structure.InsertOptions,
+        values.SliceOptions,
         values.StringReplaceOptions,
         values.ReplaceOptions,
         rename.RenameOptions,
@@ -26,6 +27,7 @@ ModifyFieldsOptions.declare_variants(
         pairs.KeyValueOptions,
         pairs.KeyValueRegexOptions,
         structure.SplitOptions,
+        values.StripOptions,
         structure.MergeOptions,
         structure.JoinOptions,
         convert.CastOptions,
@@ -56,9 +58,11 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
 
     - ``map``: YAML int keys also match the same digits as text and vice versa, so the seed
       README's ``http_status`` map works on the strings RegexParser captures.
-    - ``cast_to_int``/``cast_to_float``: an unparsable value is left as it was and the event is
-      tagged; GambolPutty wrote 0, which looks like real data. ``cast_to_int`` parses integer
-      text exactly (GambolPutty went through float and lost digits).
+    - ``cast_to_int``/``cast_to_float``: text that is no number (or NaN, infinity, out of
+      range) becomes 0 / 0.0 as in GambolPutty, and the event is tagged so the substitute is
+      not mistaken for real data. A list, map or None is left as it was and tagged.
+      ``cast_to_int`` parses integer text exactly (GambolPutty went through float and lost
+      digits).
     - ``cast_to_bool``: 'false', '0', 'no', 'off' and '' (any case) are False; GambolPutty used
       Python's bool(), for which 'false' is True.
     - ``key_value``: well-formed pairs are kept when another pair is malformed (GambolPutty
@@ -69,6 +73,10 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
     - ``regex`` flags ``[pattern, 're.I | re.M']`` are looked up by name, never eval'd.
     - ``hash``: ``murmur`` needs mmh3 installed, else the config is rejected at load.
     - ``cast`` is rejected: GambolPutty's was broken (it dropped every event).
+
+    LumberMill's ``slice`` (``start``, ``end``), ``strip`` and ``rename_regex`` with
+    ``replace`` (its name for ``target_field_pattern``) work as LumberMill documents them.
+    ``slice`` takes text or a list; ``strip`` tags a value that is not text.
     """
 
     aliases = ("modifier.Field",)
@@ -82,6 +90,22 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
             options={"action": "cast_to_int", "source_fields": ["bytes_send"]},
             given=[{"bytes_send": "3395"}],
             expect=[{"bytes_send": 3395}],
+        ),
+        Example(
+            options={"action": "cast_to_int", "source_fields": ["bytes_send"]},
+            given=[{"bytes_send": "-"}],
+            expect=[{"bytes_send": 0}],
+            note="Text that is no number becomes 0, as in GambolPutty; the event is tagged.",
+        ),
+        Example(
+            options={
+                "action": "slice",
+                "source_field": "Last name",
+                "target_field": "Shorter last name",
+                "start": 6,
+            },
+            given=[{"Last name": "Gambolputty"}],
+            expect=[{"Shorter last name": "putty"}],
         ),
         Example(
             options={"action": "hash", "source_fields": ["remote_ip"]},

@@ -11,7 +11,7 @@ from typing import Any, Final, Literal
 
 from pydantic import ValidationInfo, field_validator
 
-from gp_celery.event import MISSING, Event, field_path
+from gp_celery.event import MISSING, Event, FieldPath, field_path
 from gp_celery.modules.modifiers.modify_fields.common import (
     Action,
     Reporter,
@@ -58,6 +58,9 @@ def cast_to_bool(value: Any) -> bool:
     return bool(value)
 
 
+UNPARSABLE: Final[dict[str, Any]] = {"cast_to_int": 0, "cast_to_float": 0.0}
+"""What a cast writes for text that is no number (GambolPutty's 0); the event is tagged."""
+
 CASTS: Final[dict[str, Callable[[Any], Any]]] = {
     "cast_to_int": cast_to_int,
     "cast_to_float": cast_to_float,
@@ -73,16 +76,22 @@ class _PerFieldOptions(ModifyFieldsOptions):
     """The fields to convert."""
 
     def _per_field(
-        self, reporter: Reporter, convert: Callable[[Any], Any], targets: tuple[str, ...] = ()
+        self,
+        reporter: Reporter,
+        convert: Callable[[Any], Any],
+        targets: tuple[str, ...] = (),
+        unparsable: Any = MISSING,
     ) -> Action:
         """Apply ``convert`` to every source field, in place or into the matching target.
 
-        A value ``convert`` rejects (ValueError, TypeError, OverflowError) tags the event
-        and stays as it was. GambolPutty wrote 0 instead, which hid bad data as real zeros.
+        A value ``convert`` rejects tags the event. A value of a type it cannot take
+        (TypeError) stays as it was; a value it cannot parse (ValueError, OverflowError)
+        becomes ``unparsable`` when one is given (the casts' 0), else stays too.
         """
         sources = [field_path(name) for name in self.source_fields]
         paths = [field_path(name) for name in targets] or sources
         action = self.action
+        replaced = "" if unparsable is MISSING else f"; wrote {unparsable!r}"
 
         def per_field(event: Event) -> None:
             for source, target in zip(sources, paths, strict=True):
@@ -92,14 +101,22 @@ class _PerFieldOptions(ModifyFieldsOptions):
                     continue
                 try:
                     converted = convert(value)
-                except (ValueError, TypeError, OverflowError):
-                    reason = f"cannot convert {source.dotted!r} ({describe(value)})"
-                    reporter.fail(event, f"{action}: {reason}")
+                except (ValueError, OverflowError):
+                    reporter.fail(event, f"{action}: {_cannot(source, value)}{replaced}")
+                    if unparsable is MISSING:
+                        continue
+                    converted = unparsable
+                except TypeError:
+                    reporter.fail(event, f"{action}: {_cannot(source, value)}")
                     continue
                 if problem := set_field(target, event, converted):
                     reporter.fail(event, f"{action}: {problem}")
 
         return per_field
+
+
+def _cannot(source: FieldPath, value: Any) -> str:
+    return f"cannot convert {source.dotted!r} ({describe(value)})"
 
 
 class _TargetFieldsOptions(_PerFieldOptions):
@@ -116,12 +133,14 @@ class _TargetFieldsOptions(_PerFieldOptions):
 
 
 class CastOptions(_PerFieldOptions):
-    """Convert to int, float, str or bool ('false', 'no', 'off', '0', '' are False)."""
+    """Convert to int, float, str or bool; text that is no number becomes 0, tagged."""
 
     action: Literal["cast_to_int", "cast_to_float", "cast_to_str", "cast_to_bool"]
 
     def build(self, reporter: Reporter) -> Action:
-        return self._per_field(reporter, CASTS[self.action])
+        return self._per_field(
+            reporter, CASTS[self.action], unparsable=UNPARSABLE.get(self.action, MISSING)
+        )
 
 
 def _text_only(method: Callable[[str], str]) -> Callable[[Any], str]:
