@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from gp_celery.event import MISSING, Batch, Event, field_path
-from gp_celery.modules.base import Failure, Options, Sink
+from gp_celery.modules.base import Example, Failure, Options, Sink
 from gp_celery.modules.registry import register
 from gp_celery.modules.sinks.encoding import encode_json_lines, is_retriable
 from gp_celery.modules.types import FieldNames, Template
@@ -70,6 +70,22 @@ class StdOutSink(Sink[StdOutSinkOptions]):
     """
 
     aliases = ("output.StdOut",)
+    examples = [
+        Example(
+            options={"format": "$(data) - $(gambolputty.event_type)"},
+            given=[{"data": "One thing is for sure; a sheep is not a creature of the air."}],
+            expect=[
+                {"data": "One thing is for sure; a sheep is not a creature of the air. - Unknown"}
+            ],
+            note="Prints one line per event: the rendered format.",
+        ),
+        Example(
+            options={"json_lines": True, "fields": ["remote_ip", "http_status"]},
+            given=[{"remote_ip": "192.168.2.20", "http_status": "200", "bytes_send": "3395"}],
+            expect=[{"remote_ip": "192.168.2.20", "http_status": "200"}],
+            note="Prints one JSON line per event, with only the listed fields.",
+        ),
+    ]
 
     def setup(self) -> None:
         options = self.options

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from gp_celery.event import Batch, Event
-from gp_celery.modules.base import Failure, Sink
+from gp_celery.modules.base import Example, Failure, Sink
 from gp_celery.modules.registry import register
 from gp_celery.modules.sinks.encoding import (
     Encoded,
@@ -46,6 +46,20 @@ class FileSink(Sink[FileSinkOptions]):
     """
 
     aliases = ("output.File",)
+    examples = [
+        Example(
+            options={"file_name": "/var/log/gp/$(host)-%Y-%m-%d.log"},
+            given=[{"host": "web1", "data": "GET / 200"}, {"host": "web1", "data": "GET /x 404"}],
+            expect=[{"data": "GET / 200"}, {"data": "GET /x 404"}],
+            note="Appends the lines 'GET / 200' and 'GET /x 404' to today's web1 file (UTC).",
+        ),
+        Example(
+            options={"file_name": "/var/log/gp/events.jsonl", "json_lines": True},
+            given=[{"data": "GET / 200", "http_status": 200}],
+            expect=[{"data": "GET / 200", "http_status": 200}],
+            note="Appends each whole event, metadata included, as one JSON line.",
+        ),
+    ]
 
     def setup(self) -> None:
         options = self.options
