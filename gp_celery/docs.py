@@ -68,11 +68,13 @@ def _default_text(field: FieldInfo) -> str:
 
 
 def option_docs(model: type[Options], skip: frozenset[str] = frozenset()) -> tuple[OptionDoc, ...]:
-    """One entry per option; for a union's root, only the options every variant shares."""
-    names = {field: name for name, field in reversed(option_names(model).items())}  # first name
+    """One entry per option (under its first name), except those in ``skip``."""
+    shown: dict[str, str] = {}
+    for spelling, name in option_names(model).items():
+        shown.setdefault(name, spelling)
     return tuple(
         OptionDoc(
-            names[name],
+            shown[name],
             _annotation_text(model, name),
             _default_text(field),
             (field.description or "").strip(),
