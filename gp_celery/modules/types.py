@@ -272,7 +272,8 @@ class TaggedOptions(SpelledOptions):
         for variant in variants:
             annotation = variant.model_fields[tag].annotation
             if not issubclass(variant, cls) or typing.get_origin(annotation) is not Literal:
-                raise TypeError(f"{variant.__name__}: subclass {cls.__name__}, {tag}: Literal")
+                what = f"subclass {cls.__name__} and declare {tag!r} as a Literal"
+                raise TypeError(f"{variant.__name__} must {what}")
             table.update(dict.fromkeys(typing.get_args(annotation), variant))
         cls.tag, cls.variants = tag, MappingProxyType(table)
         cls.tag_aliases = MappingProxyType(dict(aliases or {}))

@@ -188,3 +188,13 @@ def test_option_names_lists_every_spelling() -> None:
         "width": "width",
         "breadth": "width",
     }
+
+
+def test_a_variant_must_narrow_the_tag_to_a_literal() -> None:
+    class Loose(Shape):
+        kind: str
+
+    with pytest.raises(
+        TypeError, match="Loose must subclass Shape and declare 'kind' as a Literal"
+    ):
+        Shape.declare_variants("kind", [Loose])
