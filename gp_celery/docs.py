@@ -12,6 +12,7 @@ from pydantic_core import PydanticUndefined
 from gp_celery.modules.base import Module, Options
 from gp_celery.modules.planned import PLANNED
 from gp_celery.modules.registry import all_modules
+from gp_celery.modules.types import TaggedOptions, option_names
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,17 @@ class OptionDoc:
     type: str
     default: str
     doc: str
+
+
+@dataclass(frozen=True)
+class VariantDoc:
+    """The options of one variant of a union model, e.g. ModifyFields' 'action: rename'."""
+
+    name: str
+    """The tag and its values, e.g. 'action: hash, anonymize'."""
+    summary: str
+    options: tuple[OptionDoc, ...]
+    """The variant's own options; those every variant shares are in ModuleDoc.options."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,8 @@ class ModuleDoc:
     options: tuple[OptionDoc, ...]
     examples: tuple[Any, ...]
     built: bool
+    variants: tuple[VariantDoc, ...] = ()
+    """For options that are one model per action (a union): each action's own options."""
 
 
 def _annotation_text(model: type[Options], name: str) -> str:
@@ -53,15 +67,38 @@ def _default_text(field: FieldInfo) -> str:
     return repr(source) if isinstance(source, str) else repr(value)
 
 
-def option_docs(model: type[Options]) -> tuple[OptionDoc, ...]:
+def option_docs(model: type[Options], skip: frozenset[str] = frozenset()) -> tuple[OptionDoc, ...]:
+    """One entry per option (under its first name), except those in ``skip``."""
+    shown: dict[str, str] = {}
+    for spelling, name in option_names(model).items():
+        shown.setdefault(name, spelling)
     return tuple(
         OptionDoc(
-            field.alias or name,
+            shown[name],
             _annotation_text(model, name),
             _default_text(field),
             (field.description or "").strip(),
         )
         for name, field in model.model_fields.items()
+        if name not in skip
+    )
+
+
+def variant_docs(model: type[Options]) -> tuple[VariantDoc, ...]:
+    """Each variant of a union model, its own options only, in declaration order."""
+    if not issubclass(model, TaggedOptions) or "variants" not in model.__dict__:
+        return ()
+    tags: dict[type[TaggedOptions], list[str]] = {}
+    for tag, variant in model.variants.items():
+        tags.setdefault(variant, []).append(tag)
+    shared = frozenset(model.model_fields)
+    return tuple(
+        VariantDoc(
+            f"{model.tag}: {', '.join(values)}",
+            (variant.__doc__ or "").strip().partition("\n")[0],
+            option_docs(variant, shared),
+        )
+        for variant, values in tags.items()
     )
 
 
@@ -77,6 +114,7 @@ def module_doc(cls: type[Module[Any]]) -> ModuleDoc:
         option_docs(cls.options_model),
         tuple(cls.examples),
         True,
+        variant_docs(cls.options_model),
     )
 
 

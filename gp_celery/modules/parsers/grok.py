@@ -12,7 +12,7 @@ pattern per event, and mistakes are config errors:
 - An unknown name, an unknown type or a loop between patterns raises ``GrokError`` naming it.
   (GambolPutty logged a warning and left the reference in the regex.)
 
-``compile_grok`` does all of it for a parser: expand, take flags from a whitelist, compile
+``compile_grok`` does all of it for a parser: expand, take flags (``types.parse_flags``), compile
 (keeping the ``re.error`` detail) and find the named groups that a match can leave out.
 """
 
@@ -26,18 +26,12 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final
 
+from gp_celery.modules.types import parse_flags
+
 PACKAGE: Final = "gp_celery.modules.parsers"
 DIRECTORY: Final = "grok_patterns"
 TYPES: Final = frozenset({"int", "float"})
 """Type suffixes a reference may carry, as in logstash."""
-
-# A table reads better on three lines than on twelve, hence fmt: skip.
-FLAGS: Final[Mapping[str, re.RegexFlag]] = {
-    "IGNORECASE": re.IGNORECASE, "I": re.IGNORECASE, "MULTILINE": re.MULTILINE,
-    "M": re.MULTILINE, "DOTALL": re.DOTALL, "S": re.DOTALL, "VERBOSE": re.VERBOSE,
-    "X": re.VERBOSE, "ASCII": re.ASCII, "A": re.ASCII, "UNICODE": re.UNICODE, "U": re.UNICODE,
-}  # fmt: skip
-"""Flag names a pattern may ask for, with or without 're.' (GambolPutty eval'd the string)."""
 
 _REFERENCE = re.compile(r"%\{(\w+)(?::([^:{}]*))?(?::([^:{}]*))?\}")
 _NAME = re.compile(r"\w+")
@@ -174,23 +168,6 @@ def _replace(
             raise GrokError(f"unknown grok type {kind!r} in {match.group()} (use {allowed})")
         conversions[group] = kind
     return f"(?P<{group}>{inner})"
-
-
-def parse_flags(value: Any) -> re.RegexFlag:
-    """'re.MULTILINE | re.DOTALL' or 'M|S' -> flags; an unknown name is an error."""
-    flags = re.RegexFlag(0)
-    if value is None:
-        return flags
-    if not isinstance(value, str):
-        raise ValueError(
-            f"flags must be a string such as 're.MULTILINE | re.DOTALL', got {value!r}"
-        )
-    for part in filter(None, re.split(r"[\s|,]+", value)):
-        name = part.removeprefix("re.").upper()
-        if name not in FLAGS:
-            raise ValueError(f"unknown regex flag {part!r} (use {', '.join(FLAGS)})")
-        flags |= FLAGS[name]
-    return flags
 
 
 def compile_grok(
