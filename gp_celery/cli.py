@@ -120,8 +120,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(problem)
         return EXIT_CONFIG
-    print_check(config)
-    return EXIT_CONFIG if args.strict and config.planned else EXIT_OK
+    return EXIT_OK if print_check(config, strict=args.strict) else EXIT_CONFIG
 
 
 def cmd_modules(args: argparse.Namespace) -> int:
@@ -176,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="validate a configuration and show its graph",
         description="Report every problem, one per line as "
-        "FILE:LINE: NODE: OPTION: message; exit 1 if there is any.",
+        "FILE:LINE: NODE: OPTION: message, and exit 1; or print the graph under a first "
+        "line that says OK and exit 0. With --strict, modules not built yet make it FAILED "
+        "(exit 1).",
     )
     with_config(check)
     check.add_argument(

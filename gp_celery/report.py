@@ -46,9 +46,25 @@ def node_queues(config: PipelineConfig) -> dict[str, list[str]]:
     return {node_id: sorted(found) for node_id, found in queues.items()}
 
 
-def print_check(config: PipelineConfig) -> None:
-    """The graph in topological order with receivers, filters and planned modules."""
-    lines = [f"{config.file}: OK: {len(config.nodes)} modules"]
+def check_header(config: PipelineConfig, *, strict: bool) -> tuple[str, bool]:
+    """The first line `check` prints, and whether the check passed. It says OK only when
+    the command exits 0: with --strict, modules not built yet make it fail."""
+    total, planned = len(config.nodes), len(config.planned)
+    if not planned:
+        return f"{config.file}: OK: {total} modules", True
+    if strict:
+        return (
+            f"{config.file}: FAILED (--strict): {planned} of {total} modules are not built yet",
+            False,
+        )
+    return f"{config.file}: OK: {total} modules ({planned} not built yet)", True
+
+
+def print_check(config: PipelineConfig, *, strict: bool = False) -> bool:
+    """The graph in topological order with receivers, filters and planned modules; returns
+    whether the check passed."""
+    header, passed = check_header(config, strict=strict)
+    lines = [header]
     stages = node_queues(config)
     for node in config.order:
         targets = []
@@ -65,6 +81,7 @@ def print_check(config: PipelineConfig) -> None:
             "are not checked and `gp-celery run` refuses this config"
         )
     print("\n".join(lines))
+    return passed
 
 
 def print_modules() -> None:
