@@ -193,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every module with its options, defaults and "
         "an example; modules not built yet are marked.",
     )
-    modules.add_argument("name", nargs="?", help="a module name, e.g. RegexParser")
+    modules.add_argument(
+        "name", nargs="?", help="a module name or alias in any case, e.g. RegexParser, parser.regex"
+    )
     modules.set_defaults(handler=cmd_modules)
     return parser
 

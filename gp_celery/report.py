@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from typing import Any
 
@@ -100,11 +101,41 @@ def print_modules() -> None:
         print(f"{doc.name:<22} {doc.family:<9} {doc.summary}{alias}")
 
 
-def _find(name: str) -> ModuleDoc | None:
-    for doc in all_docs():
+def find_module(name: str) -> ModuleDoc | None:
+    """The module a user means: its YAML name or an alias, in any case
+    (``regexparser``, ``MODIFYFIELDS``, ``parser.regex``)."""
+    docs = all_docs()
+    for doc in docs:
         if name == doc.name or name in doc.aliases:
             return doc
+    wanted = name.casefold()
+    for doc in docs:
+        if wanted in (known.casefold() for known in (doc.name, *doc.aliases)):
+            return doc
     return None
+
+
+def closest_modules(name: str, limit: int = 3) -> list[str]:
+    """YAML names of the modules a misspelt ``name`` may mean: the best spelling matches
+    (any case, aliases included), else the names that contain it."""
+    by_key: dict[str, str] = {}
+    for doc in all_docs():
+        for known in (doc.name, *doc.aliases):
+            by_key.setdefault(known.casefold(), doc.name)
+    wanted = name.casefold()
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, wanted, key).ratio(), key) for key in by_key),
+        reverse=True,
+    )
+    best = scored[0][0] if scored else 0.0
+    keys = [key for score, key in scored if score >= max(0.6, best - 0.1)]
+    if not keys and len(wanted) >= 3:
+        keys = sorted(key for key in by_key if wanted in key)
+    found: list[str] = []
+    for key in keys:
+        if by_key[key] not in found:
+            found.append(by_key[key])
+    return found[:limit]
 
 
 def module_text(doc: ModuleDoc) -> str:
@@ -133,10 +164,14 @@ def _json(value: Any) -> str:
 
 
 def print_module(name: str) -> bool:
-    doc = _find(name)
+    doc = find_module(name)
     if doc is None:
+        close = closest_modules(name)
+        hint = " or ".join(f"'{known}'" for known in close)
+        hint = f" (did you mean {hint}?)" if hint else ""
         print(
-            f"gp-celery: no module named {name!r}; `gp-celery modules` lists them", file=sys.stderr
+            f"gp-celery: no module named {name!r}{hint}; `gp-celery modules` lists them",
+            file=sys.stderr,
         )
         return False
     print(module_text(doc))
