@@ -15,6 +15,16 @@ from gp_celery.config.global_options import LEVELS
 log = logging.getLogger("gp_celery")
 
 EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
+EXIT_STDOUT_CLOSED = 141
+"""128 + SIGPIPE: what a shell reports for `cat` or `grep` cut off by `| head`, so scripts
+(and `set -o pipefail`) see us like any other Unix tool whose output was not all read."""
+
+EXIT_STATUS_HELP = """exit status:
+  0    done
+  1    configuration problem (or check --strict with modules not built yet)
+  2    runtime error (an input failed, a file or server could not be opened)
+  141  stdout was closed before everything was written (e.g. `| head`), as for any
+       Unix tool cut off by SIGPIPE"""
 
 
 def _config_path(args: argparse.Namespace) -> str:
@@ -136,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gp-celery",
         description="Collect, parse, enrich and store logs, as one YAML file describes.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"gp-celery {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -201,9 +213,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    code: int = args.handler(args)
+    code: int = EXIT_OK
+    try:
+        try:
+            args = build_parser().parse_args(argv)  # --help prints, then raises SystemExit
+            code = args.handler(args)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
+    except BrokenPipeError:
+        return _stdout_closed(code)
     return code
+
+
+def _stdout_closed(code: int) -> int:
+    """The reader of stdout went away (``| head``): end quietly, as Unix tools do.
+
+    Python's recipe: point stdout at /dev/null so the flush at interpreter exit cannot fail
+    again, and exit with the status a shell gives a command killed by SIGPIPE (a command
+    that already failed keeps its own status)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return code or EXIT_STDOUT_CLOSED
 
 
 if __name__ == "__main__":
