@@ -14,7 +14,7 @@ from gp_celery.config.global_options import LEVELS
 
 log = logging.getLogger("gp_celery")
 
-EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
+EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME, EXIT_DEAD_LETTERS = 0, 1, 2, 3
 EXIT_STDOUT_CLOSED = 141
 """128 + SIGPIPE: what a shell reports for `cat` or `grep` cut off by `| head`, so scripts
 (and `set -o pipefail`) see us like any other Unix tool whose output was not all read."""
@@ -23,6 +23,7 @@ EXIT_STATUS_HELP = """exit status:
   0    done
   1    configuration problem (or check --strict with modules not built yet)
   2    runtime error (an input failed, a file or server could not be opened)
+  3    run: events went to the dead letters (a sink could not write them)
   141  stdout was closed before everything was written (e.g. `| head`), as for any
        Unix tool cut off by SIGPIPE"""
 
@@ -87,7 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             from gp_celery.embedded import run_embedded
 
-            run_embedded(config)
+            runner = run_embedded(config)
+            return report_dead_letters(config, runner.pipeline.counters())
     except PlannedModuleError as error:
         print(f"gp-celery: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -95,6 +97,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.error("%s", error)  # noqa: TRY400 - the message says it all; no traceback for users
         return EXIT_RUNTIME
     return EXIT_OK
+
+
+def report_dead_letters(config: PipelineConfig, counters: dict[str, dict[str, int]]) -> int:
+    """After a run: say how many events went to the dead letters, from which nodes and
+    where they are kept; exit status 3 if any did, so scripts notice."""
+    by_node = {node: counts["dead_lettered"] for node, counts in counters.items()}
+    by_node = {node: count for node, count in by_node.items() if count}
+    if not by_node:
+        return EXIT_OK
+    log.error(
+        "%d events went to the dead letters (%s); they are kept in %s. Exit status %d.",
+        sum(by_node.values()),
+        ", ".join(f"{node}: {count}" for node, count in by_node.items()),
+        os.path.abspath(config.settings.dead_letter_file),
+        EXIT_DEAD_LETTERS,
+    )
+    return EXIT_DEAD_LETTERS
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
@@ -161,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run inputs and pipeline in one process, with no "
         "broker. Stops at the end of stdin (StdIn) or on SIGINT/SIGTERM, "
         "after flushing every sink.",
+        epilog="exit status: 0 done; 1 configuration problem; 2 runtime error; 3 events "
+        "went to the dead letters (Global: dead_letter_file), which the last log line "
+        "counts; 141 stdout was closed (e.g. `| head`).",
     )
     with_config(run)
     run.add_argument("--workers", type=int, help="CPU cores to use (overrides Global: workers)")
