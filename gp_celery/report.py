@@ -6,10 +6,8 @@ import difflib
 import sys
 from typing import Any
 
-import orjson
-
 from gp_celery.config import DEFAULT_QUEUE, PipelineConfig
-from gp_celery.docs import ModuleDoc, all_docs
+from gp_celery.docs import ModuleDoc, all_docs, example_entry, example_events, user_text
 
 FAMILY_TITLES = {
     "input": "Inputs",
@@ -52,7 +50,7 @@ def check_header(config: PipelineConfig, *, strict: bool) -> tuple[str, bool]:
     the command exits 0: with --strict, modules not built yet make it fail."""
     total, planned = len(config.nodes), len(config.planned)
     if not planned:
-        return f"{config.file}: OK: {total} modules", True
+        return f"{config.file}: OK: {total} module{'' if total == 1 else 's'}", True
     if strict:
         return (
             f"{config.file}: FAILED (--strict): {planned} of {total} modules are not built yet",
@@ -139,28 +137,29 @@ def closest_modules(name: str, limit: int = 3) -> list[str]:
 
 
 def module_text(doc: ModuleDoc) -> str:
-    """The full plain-text page for one module."""
+    """The full plain-text page for one module: what a user needs to configure it."""
     lines = [f"{doc.name} ({doc.family})" + (" - NOT BUILT YET" if not doc.built else "")]
     if doc.aliases:
         lines.append(f"  also accepted as: {', '.join(doc.aliases)}")
     lines += ["", doc.summary]
-    if doc.details:
-        lines += ["", doc.details]
+    details = user_text(doc.details)
+    if details:
+        lines += ["", details]
     if doc.options:
         lines += ["", "Options:"]
         for option in doc.options:
             lines.append(f"  {option.name}: {option.type} = {option.default}")
-            if option.doc:
-                lines.append(f"      {option.doc}")
+            if text := user_text(option.doc):
+                lines.append(f"      {text}")
     for example in doc.examples:
-        lines += ["", "Example:", f"  options: {_json(example.options)}"]
-        lines += [f"  given:   {_json(event)}" for event in example.given]
-        lines += [f"  gives:   {_json(event)}" for event in example.expect]
+        title = f"Example: {example.note}" if example.note else "Example:"
+        lines += ["", title, *_indented(example_entry(doc.name, example))]
+        lines += _indented("\n".join(example_events(example)))
     return "\n".join(lines)
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+def _indented(text: str) -> list[str]:
+    return [f"  {line}" for line in text.splitlines()]
 
 
 def print_module(name: str) -> bool:
