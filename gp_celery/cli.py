@@ -156,8 +156,8 @@ def cmd_modules(args: argparse.Namespace) -> int:
     from gp_celery.report import print_module, print_modules
 
     if args.name:
-        return EXIT_OK if print_module(args.name) else EXIT_CONFIG
-    print_modules()
+        return EXIT_OK if print_module(args.name, markdown=args.markdown) else EXIT_CONFIG
+    print_modules(markdown=args.markdown)
     return EXIT_OK
 
 
@@ -228,7 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
         "an example; modules not built yet are marked.",
     )
     modules.add_argument(
-        "name", nargs="?", help="a module name or alias in any case, e.g. RegexParser, parser.regex"
+        "name",
+        nargs="?",
+        help="a module name or alias in any case (RegexParser, parser.regex), or Global",
+    )
+    modules.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print Markdown: every module (MODULES.md is this output), or the one named",
     )
     modules.set_defaults(handler=cmd_modules)
     return parser

@@ -9,14 +9,6 @@ from typing import Any
 from gp_celery.config import DEFAULT_QUEUE, PipelineConfig
 from gp_celery.docs import ModuleDoc, all_docs, example_entry, example_events, user_text
 
-FAMILY_TITLES = {
-    "input": "Inputs",
-    "parser": "Parsers",
-    "modifier": "Modifiers",
-    "misc": "Misc",
-    "sink": "Sinks",
-}
-
 
 def _tty() -> bool:
     return sys.stdout.isatty()
@@ -83,7 +75,12 @@ def print_check(config: PipelineConfig, *, strict: bool = False) -> bool:
     return passed
 
 
-def print_modules() -> None:
+def print_modules(*, markdown: bool = False) -> None:
+    if markdown:
+        from gp_celery.reference import modules_markdown
+
+        print(modules_markdown(), end="")
+        return
     docs = all_docs()
     if _tty():
         from rich.table import Table
@@ -162,7 +159,13 @@ def _indented(text: str) -> list[str]:
     return [f"  {line}" for line in text.splitlines()]
 
 
-def print_module(name: str) -> bool:
+def print_module(name: str, *, markdown: bool = False) -> bool:
+    """Print one module's page (or the Global settings'); False if there is no such name."""
+    from gp_celery import reference
+
+    if name.casefold() == "global":
+        print(reference.global_markdown() if markdown else reference.global_text())
+        return True
     doc = find_module(name)
     if doc is None:
         close = closest_modules(name)
@@ -173,5 +176,5 @@ def print_module(name: str) -> bool:
             file=sys.stderr,
         )
         return False
-    print(module_text(doc))
+    print(reference.module_markdown(doc) if markdown else module_text(doc))
     return True
