@@ -72,7 +72,7 @@ def test_configuration_md_names_every_node_key_and_filter_function() -> None:
         assert f"`{name}" in text, f"CONFIGURATION.md does not mention {name!r}"
 
 
-DOCS = ["CONFIGURATION.md", "MODULES.md"]
+DOCS = ["README.md", "CONFIGURATION.md", "MODULES.md"]
 
 
 @pytest.mark.parametrize("name", DOCS)
