@@ -22,14 +22,20 @@ def test_modules_md_is_what_gp_celery_modules_markdown_prints() -> None:
 def test_modules_markdown_documents_every_module_built_or_not() -> None:
     from gp_celery.docs import all_docs
 
+    listed = {
+        line.split()[0]: "not built yet" in line
+        for line in gp("modules").stdout.decode().splitlines()
+    }
+    docs = {doc.name: doc for doc in all_docs() if doc.name in listed}  # not tests' plugins
+    assert docs.keys() == listed.keys()
     text = gp("modules", "--markdown").stdout.decode()
-    for doc in all_docs():
+    for name, doc in docs.items():
         if doc.built:
-            assert f"\n### {doc.name}\n" in text
+            assert f"\n### {name}\n" in text
             for option in doc.options:
                 assert f"| `{option.name}` |" in text
         else:
-            assert f"\n| `{doc.name}` | {doc.family} |" in text
+            assert f"\n| `{name}` | {doc.family} |" in text
 
 
 GENERATED = re.compile(
