@@ -13,7 +13,15 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from gp_celery.config.global_options import GlobalOptions
-from gp_celery.docs import ModuleDoc, all_docs, example_entry, example_events, user_text
+from gp_celery.docs import (
+    ModuleDoc,
+    OptionDoc,
+    all_docs,
+    example_entry,
+    example_events,
+    user_text,
+)
+from gp_celery.modules.planned import planned_note
 
 FAMILY_TITLES = {
     "input": "Inputs",
@@ -56,20 +64,32 @@ def module_markdown(doc: ModuleDoc) -> str:
     if details := user_text(doc.details):
         lines += ["", prose(details)]
     if doc.options:
-        lines += ["", "| option | type | default | description |", "|---|---|---|---|"]
-        lines += [
-            f"| `{option.name}` | {_code_cell(option.type)} | "
-            f"{'*required*' if option.default == 'required' else _code_cell(option.default)} | "
-            f"{_cell(user_text(option.doc))} |"
-            for option in doc.options
-        ]
+        lines += ["", *_option_table(doc.options)]
     elif doc.built:
         lines += ["", "No options of its own."]
+    for variant in doc.variants:
+        lines += ["", f"**Options for {variant.name}:** {prose(variant.summary)}"]
+        lines += ["", *_option_table(variant.options)] if variant.options else []
+    if not doc.built and (instead := planned_note(doc.name)):
+        lines += ["", f"Instead: {prose(instead)}"]
     for example in doc.examples:
         title = f"**Example:** {prose(example.note)}" if example.note else "**Example:**"
         lines += ["", title, "", "```yaml", example_entry(doc.name, example)]
         lines += [*example_events(example), "```"]
     return "\n".join(lines)
+
+
+def _option_table(options: tuple[OptionDoc, ...]) -> list[str]:
+    return [
+        "| option | type | default | description |",
+        "|---|---|---|---|",
+        *(
+            f"| `{option.name}` | {_code_cell(option.type)} | "
+            f"{'*required*' if option.default == 'required' else _code_cell(option.default)} | "
+            f"{_cell(user_text(option.doc))} |"
+            for option in options
+        ),
+    ]
 
 
 def _aliases(doc: ModuleDoc) -> str:

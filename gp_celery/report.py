@@ -7,7 +7,15 @@ import sys
 from typing import Any
 
 from gp_celery.config import DEFAULT_QUEUE, PipelineConfig
-from gp_celery.docs import ModuleDoc, all_docs, example_entry, example_events, user_text
+from gp_celery.docs import (
+    ModuleDoc,
+    OptionDoc,
+    all_docs,
+    example_entry,
+    example_events,
+    user_text,
+)
+from gp_celery.modules.planned import planned_note
 
 
 def _tty() -> bool:
@@ -67,9 +75,11 @@ def print_check(config: PipelineConfig, *, strict: bool = False) -> bool:
         family = node.family if node.module else f"{node.family}, not built yet"
         lines.append(f"  {node.id} ({family}){queue}{arrow}")
     for node in config.planned:
+        instead = planned_note(node.type_name)
         lines.append(
             f"{config.file}:{node.line}: {node.label}: not built yet; its options "
             "are not checked and `gp-celery run` refuses this config"
+            + (f"; instead: {instead}" if instead else "")
         )
     print("\n".join(lines))
     return passed
@@ -143,16 +153,24 @@ def module_text(doc: ModuleDoc) -> str:
     if details:
         lines += ["", details]
     if doc.options:
-        lines += ["", "Options:"]
-        for option in doc.options:
-            lines.append(f"  {option.name}: {option.type} = {option.default}")
-            if text := user_text(option.doc):
-                lines.append(f"      {text}")
+        lines += ["", "Options:", *_option_lines(doc.options)]
+    for variant in doc.variants:
+        lines += ["", f"Options for {variant.name}: {variant.summary}"]
+        lines += _option_lines(variant.options) or ["  (none of its own)"]
     for example in doc.examples:
         title = f"Example: {example.note}" if example.note else "Example:"
         lines += ["", title, *_indented(example_entry(doc.name, example))]
         lines += _indented("\n".join(example_events(example)))
     return "\n".join(lines)
+
+
+def _option_lines(options: tuple[OptionDoc, ...]) -> list[str]:
+    lines = []
+    for option in options:
+        lines.append(f"  {option.name}: {option.type} = {option.default}")
+        if text := user_text(option.doc):
+            lines.append(f"      {text}")
+    return lines
 
 
 def _indented(text: str) -> list[str]:

@@ -292,3 +292,15 @@ def test_digest_changes_with_the_config() -> None:
     two = parse("- StdIn:\n    multiline: true\n- DevNullSink\n")
     assert one.digest != two.digest
     assert one.digest == parse("- StdIn\n- DevNullSink\n").digest
+
+
+def test_a_receiver_map_without_a_filter_is_a_plain_receiver() -> None:
+    config = parse(
+        "- StdIn\n- JsonParser:\n    receivers:\n     - StdOutSink: {}\n     - DevNullSink:\n"
+        "- StdOutSink\n- DevNullSink\n"
+    )
+    receivers = config.node("JsonParser").receivers or []
+    assert [(r.target, r.filter) for r in receivers] == [
+        ("StdOutSink", None),
+        ("DevNullSink", None),
+    ]
