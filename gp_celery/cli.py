@@ -14,7 +14,18 @@ from gp_celery.config.global_options import LEVELS
 
 log = logging.getLogger("gp_celery")
 
-EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
+EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME, EXIT_DEAD_LETTERS = 0, 1, 2, 3
+EXIT_STDOUT_CLOSED = 141
+"""128 + SIGPIPE: what a shell reports for `cat` or `grep` cut off by `| head`, so scripts
+(and `set -o pipefail`) see us like any other Unix tool whose output was not all read."""
+
+EXIT_STATUS_HELP = """exit status:
+  0    done
+  1    configuration problem (or check --strict with modules not built yet)
+  2    runtime error (an input failed, a file or server could not be opened)
+  3    run: events went to the dead letters (a sink could not write them)
+  141  stdout was closed before everything was written (e.g. `| head`), as for any
+       Unix tool cut off by SIGPIPE"""
 
 
 def _config_path(args: argparse.Namespace) -> str:
@@ -77,7 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             from gp_celery.embedded import run_embedded
 
-            run_embedded(config)
+            runner = run_embedded(config)
+            return report_dead_letters(config, runner.pipeline.counters())
     except PlannedModuleError as error:
         print(f"gp-celery: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -85,6 +97,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.error("%s", error)  # noqa: TRY400 - the message says it all; no traceback for users
         return EXIT_RUNTIME
     return EXIT_OK
+
+
+def report_dead_letters(config: PipelineConfig, counters: dict[str, dict[str, int]]) -> int:
+    """After a run: say how many events went to the dead letters, from which nodes and
+    where they are kept; exit status 3 if any did, so scripts notice."""
+    by_node = {node: counts["dead_lettered"] for node, counts in counters.items()}
+    by_node = {node: count for node, count in by_node.items() if count}
+    if not by_node:
+        return EXIT_OK
+    log.error(
+        "%d events went to the dead letters (%s); they are kept in %s. Exit status %d.",
+        sum(by_node.values()),
+        ", ".join(f"{node}: {count}" for node, count in by_node.items()),
+        os.path.abspath(config.settings.dead_letter_file),
+        EXIT_DEAD_LETTERS,
+    )
+    return EXIT_DEAD_LETTERS
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
@@ -127,16 +156,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(problem)
         return EXIT_CONFIG
-    print_check(config)
-    return EXIT_CONFIG if args.strict and config.planned else EXIT_OK
+    return EXIT_OK if print_check(config, strict=args.strict) else EXIT_CONFIG
 
 
 def cmd_modules(args: argparse.Namespace) -> int:
     from gp_celery.report import print_module, print_modules
 
     if args.name:
-        return EXIT_OK if print_module(args.name) else EXIT_CONFIG
-    print_modules()
+        return EXIT_OK if print_module(args.name, markdown=args.markdown) else EXIT_CONFIG
+    print_modules(markdown=args.markdown)
     return EXIT_OK
 
 
@@ -144,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gp-celery",
         description="Collect, parse, enrich and store logs, as one YAML file describes.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"gp-celery {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -157,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run inputs and pipeline in one process, with no "
         "broker. Stops at the end of stdin (StdIn) or on SIGINT/SIGTERM, "
         "after flushing every sink.",
+        epilog="exit status: 0 done; 1 configuration problem; 2 runtime error; 3 events "
+        "went to the dead letters (Global: dead_letter_file), which the last log line "
+        "counts; 141 stdout was closed (e.g. `| head`).",
     )
     with_config(run)
     run.add_argument("--workers", type=int, help="CPU cores to use (overrides Global: workers)")
@@ -183,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="validate a configuration and show its graph",
         description="Report every problem, one per line as "
-        "FILE:LINE: NODE: OPTION: message; exit 1 if there is any.",
+        "FILE:LINE: NODE: OPTION: message, and exit 1; or print the graph under a first "
+        "line that says OK and exit 0. With --strict, modules not built yet make it FAILED "
+        "(exit 1).",
     )
     with_config(check)
     check.add_argument(
@@ -199,15 +234,43 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every module with its options, defaults and "
         "an example; modules not built yet are marked.",
     )
-    modules.add_argument("name", nargs="?", help="a module name, e.g. RegexParser")
+    modules.add_argument(
+        "name",
+        nargs="?",
+        help="a module name or alias in any case (RegexParser, parser.regex), or Global",
+    )
+    modules.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print Markdown: every module (MODULES.md is this output), or the one named",
+    )
     modules.set_defaults(handler=cmd_modules)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    code: int = args.handler(args)
+    code: int = EXIT_OK
+    try:
+        try:
+            args = build_parser().parse_args(argv)  # --help prints, then raises SystemExit
+            code = args.handler(args)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
+    except BrokenPipeError:
+        return _stdout_closed(code)
     return code
+
+
+def _stdout_closed(code: int) -> int:
+    """The reader of stdout went away (``| head``): end quietly, as Unix tools do.
+
+    Python's recipe: point stdout at /dev/null so the flush at interpreter exit cannot fail
+    again, and exit with the status a shell gives a command killed by SIGPIPE (a command
+    that already failed keeps its own status)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return code or EXIT_STDOUT_CLOSED
 
 
 if __name__ == "__main__":

@@ -3,6 +3,15 @@
 An event is a plain dict: ``data`` holds the raw payload, ``gambolputty`` the metadata. The
 metadata key keeps GambolPutty's name so that seed filters such as
 ``$(gambolputty.event_type) != 'Unknown'`` run unchanged.
+
+LumberMill renamed the key to ``lumbermill``. Events of both generations keep their metadata
+under ``gambolputty`` only; instead, a field path whose first segment is ``lumbermill`` is read
+and written as ``gambolputty``. FieldPath does the rewriting, so it holds for filters,
+templates and every option that takes a field name (``$(lumbermill.event_type)``,
+``source_field: lumbermill.source_module``, ``delete_fields: [lumbermill]``). One key, not
+two copies, so a filter of either generation sees what a parser of the other wrote, and an
+event stored by a sink carries its metadata once. A user field literally called
+``lumbermill`` cannot be addressed; LumberMill reserved that name too.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ Event = dict[str, Any]
 Batch = list[Event]
 
 META: Final = "gambolputty"
+LUMBERMILL_META: Final = "lumbermill"
+"""LumberMill's name for the metadata key; paths starting with it address META."""
 EVENT_ID: Final = "event_id"
 EVENT_TYPE: Final = "event_type"
 RECEIVED_FROM: Final = "received_from"
@@ -155,16 +166,20 @@ class FieldPath:
     """A compiled dotted path such as ``params.spanish.0`` (list segments are indexes).
 
     Setting creates missing parent dicts, which GambolPutty did not; users of Logstash and
-    Vector expect ``target_field: a.b`` to work on an event without ``a``.
+    Vector expect ``target_field: a.b`` to work on an event without ``a``. A path starting
+    with ``lumbermill`` addresses ``gambolputty`` (see the module docstring).
     """
 
     __slots__ = ("dotted", "parts")
 
     def __init__(self, dotted: str) -> None:
-        if not dotted or any(not part for part in dotted.split(".")):
+        parts = dotted.split(".")
+        if not dotted or not all(parts):
             raise ValueError(f"invalid field path {dotted!r}")
-        self.dotted = dotted
-        self.parts: tuple[str, ...] = tuple(dotted.split("."))
+        if parts[0] == LUMBERMILL_META:
+            parts[0] = META
+        self.dotted = ".".join(parts)  # as the event holds it, LumberMill's key rewritten
+        self.parts: tuple[str, ...] = tuple(parts)
 
     def __repr__(self) -> str:
         return f"FieldPath({self.dotted!r})"

@@ -179,8 +179,10 @@ def test_invalid_yaml_reports_its_line() -> None:
         - StdOutSink:
             pretty_print: [unclosed
         """)
-    assert len(found) == 1
-    assert found[0].startswith("p.yml:4: invalid YAML")
+    assert found == [
+        "p.yml:3: invalid YAML: the '[' at column 19 is never closed "
+        "(line 4: expected ',' or ']', but got '<stream end>')"
+    ]
 
 
 def test_every_problem_is_reported_at_once_and_sorted() -> None:
@@ -321,3 +323,15 @@ def test_each_stage_has_its_own_digest_and_nodes_know_their_stages() -> None:
     )
     assert changed.digests["gp-celery"] == config.digests["gp-celery"]
     assert changed.digests["late"] != config.digests["late"]
+
+
+def test_a_receiver_map_without_a_filter_is_a_plain_receiver() -> None:
+    config = parse(
+        "- StdIn\n- JsonParser:\n    receivers:\n     - StdOutSink: {}\n     - DevNullSink:\n"
+        "- StdOutSink\n- DevNullSink\n"
+    )
+    receivers = config.node("JsonParser").receivers or []
+    assert [(r.target, r.filter) for r in receivers] == [
+        ("StdOutSink", None),
+        ("DevNullSink", None),
+    ]

@@ -1,8 +1,11 @@
 """YAML -> validated PipelineConfig; every problem reported at once as FILE:LINE: message.
 
 GambolPutty's format: a list of single-key maps (or bare module names), one optional
-``Global`` item, the node keys of spec/CORE.md 1.3. LumberMill's ``family.Name`` module names
-are accepted as aliases.
+``Global`` item, the node keys of spec/CORE.md 1.3 (config/node_keys.py). LumberMill's
+``directory.Name`` module names are accepted as aliases (nodes.find_module). A node's implicit
+id is its module name as written, and a receiver may name a node by any of its names when
+that is unambiguous (wiring.py). Problems carry the user's line, and for filters the column
+(locate.py, positions.py).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from gp_celery.config.global_options import GlobalOptions
+from gp_celery.config.locate import Locator
 from gp_celery.config.nodes import NodeSpec, ReceiverSpec, build_node
-from gp_celery.config.problems import ConfigError, Problem, did_you_mean, shorten
+from gp_celery.config.problems import ConfigError, Problem, shorten
 from gp_celery.config.source import Source, YamlSyntaxError, expand_env, parse_yaml
 from gp_celery.config.stages import (
     DEFAULT_QUEUE,
@@ -83,22 +87,13 @@ class PipelineConfig:
 def _global(
     value: Any, source: Source, path: tuple[str | int, ...]
 ) -> tuple[GlobalOptions, list[Problem]]:
+    settings = value or {}
     try:
-        return GlobalOptions.model_validate(value or {}), []
+        return GlobalOptions.model_validate(settings), []
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            loc = tuple(str(part) for part in item["loc"])
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                hint = did_you_mean(loc[-1], GlobalOptions.model_fields)
-                message = f"unknown option '{loc[-1]}'{hint}"
-            elif "input" in item:
-                message += f", got {shorten(item['input'])}"
-            problems.append(
-                Problem(source.file, source.line((*path, *loc)), "Global", ".".join(loc), message)
-            )
-        return GlobalOptions(), problems
+        return GlobalOptions(), Locator(source, path, "Global", settings).problems(
+            error, GlobalOptions
+        )
 
 
 def _entries(source: Source) -> tuple[GlobalOptions, list[NodeSpec], list[Problem]]:

@@ -18,6 +18,13 @@ LEVELS = {
 }
 
 
+def check_level(value: str) -> str:
+    """A level name of LEVELS, lower-cased (GambolPutty accepted any case)."""
+    if value.lower() not in LEVELS:
+        raise ValueError(f"unknown level {value!r}; use one of {', '.join(sorted(LEVELS))}")
+    return value.lower()
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -35,9 +42,7 @@ class LoggingOptions(_Section):
     @field_validator("level")
     @classmethod
     def _known_level(cls, value: str) -> str:
-        if value.lower() not in LEVELS:
-            raise ValueError(f"unknown level {value!r}; use one of {', '.join(sorted(LEVELS))}")
-        return value.lower()
+        return check_level(value)
 
 
 class GlobalOptions(_Section):

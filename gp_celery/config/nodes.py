@@ -3,42 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
 from gp_celery import expressions
-from gp_celery.config.problems import Problem, did_you_mean, shorten
+from gp_celery.config.locate import Locator
+from gp_celery.config.node_keys import LEGACY_KEYS, NODE_KEYS, NodeKeys, Receiver
+from gp_celery.config.problems import Problem, did_you_mean
 from gp_celery.config.source import Path, Source
 from gp_celery.event import FieldPath
 from gp_celery.modules import registry
 from gp_celery.modules.base import Module, Options
-from gp_celery.modules.planned import PLANNED, planned_name
+from gp_celery.modules.planned import PLANNED, planned_name, planned_names
 
-NODE_KEYS = (
-    "id",
-    "filter",
-    "receivers",
-    "add_fields",
-    "delete_fields",
-    "event_type",
-    "log_level",
-    "queue",
-)
-"""Keys every module accepts; they belong to the runner, not the module."""
+__all__ = ["LEGACY_KEYS", "NODE_KEYS", "NodeSpec", "ReceiverSpec", "build_node", "find_module"]
 
-LEGACY_KEYS = (
-    "module",
-    "queue_size",
-    "pool_size",
-    "queue_buffer_size",
-    "mp_queue_buffer_size",
-    "redis_store",
-    "redis_key",
-    "redis_ttl",
-    "set_internal",
-)
-"""GambolPutty keys that are accepted and ignored (spec/CORE.md 1.3)."""
+FAMILY_DIRECTORIES: Final = {
+    "input": "input",
+    "parser": "parser",
+    "modifier": "modifier",
+    "misc": "misc",
+    "output": "sink",
+    "cluster": "cluster",
+    "plugin": "webserver",
+    "webserver": "webserver",
+}
+"""LumberMill's module directories (the part before the dot) and our family names."""
 
 
 @dataclass
@@ -64,12 +55,17 @@ class NodeSpec:
     add_fields: list[tuple[expressions.Template, expressions.Template]] = field(
         default_factory=list
     )
+    """(key, value): a value is a template when written as a string, else it keeps its
+    YAML type (``Template.value`` returns it, a fresh copy for lists and maps)."""
     delete_fields: list[FieldPath] = field(default_factory=list)
     event_type: expressions.Template | None = None
     queue: str | None = None
     log_level: str | None = None
+    """A key of config.global_options.LEVELS (lower case), or None for the global level."""
     planned_family: str = ""
     """For a module not built yet: its family, so the graph is wired as it will be."""
+    name: str = ""
+    """The module name as written (``misc.SimpleStats``); the implicit id is made from it."""
 
     @property
     def family(self) -> str:
@@ -77,145 +73,87 @@ class NodeSpec:
 
     @property
     def label(self) -> str:
-        if self.id in ("", self.type_name):
+        if self.id in ("", self.type_name, self.name):
             return self.type_name
         return f"{self.type_name} '{self.id}'"
 
 
-class _Collector:
-    """Problems for one entry, located by their path in the YAML."""
+def find_module(name: str) -> tuple[type[Module[Any]] | None, str | None]:
+    """(module class, None) or (None, planned YAML name) for a name as written; (None, None)
+    for an unknown one.
 
-    def __init__(self, source: Source, path: Path, label: str) -> None:
-        self.source, self.path, self.label = source, path, label
-        self.problems: list[Problem] = []
+    Beside YAML names and registered aliases, LumberMill's ``directory.Name`` is accepted with
+    any name of the module (``parser.RegexParser``, as LumberMill's README writes it), when
+    the directory is the module's family.
+    """
+    cls = registry.lookup(name)
+    planned = planned_name(name) if cls is None else None
+    if cls is not None or planned is not None:
+        return cls, planned
+    directory, dot, rest = name.partition(".")
+    family = FAMILY_DIRECTORIES.get(directory)
+    if not dot or family is None or not rest:
+        return None, None
+    cls = registry.lookup(rest)
+    if cls is not None:
+        return (cls, None) if cls.family == family else (None, None)
+    planned = planned_name(rest)
+    if planned is not None and PLANNED[planned][0] == family:
+        return None, planned
+    return None, None
 
-    def add(self, option: str, message: str, sub: Path = ()) -> None:
-        line = self.source.line((*self.path, *sub))
-        self.problems.append(Problem(self.source.file, line, self.label, option, message))
 
-
-def _pydantic_message(error: Any, fields: list[str]) -> str:
-    kind, message = str(error["type"]), str(error["msg"])
-    if kind == "extra_forbidden":
-        name = str(error["loc"][0])
-        return f"unknown option '{name}'{did_you_mean(name, fields)}"
-    if kind == "missing":
-        return "missing required option"
-    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if "input" in error and kind not in ("value_error", "assertion_error"):
-        message += f", got {shorten(error['input'])}"
-    return message
+def _unknown_module(name: str) -> str:
+    directory, _dot, rest = name.partition(".")
+    cls, planned = find_module(rest) if directory in FAMILY_DIRECTORIES else (None, None)
+    family = cls.family if cls is not None else PLANNED[planned][0] if planned else None
+    if family is not None:
+        right = next(key for key, value in FAMILY_DIRECTORIES.items() if value == family)
+        return f"unknown module '{name}': {rest} is a {family} (did you mean '{right}.{rest}'?)"
+    choices = [*registry.all_names(), *planned_names()]
+    return f"unknown module '{name}'{did_you_mean(name, choices)}"
 
 
 def _validate_options(
-    cls: type[Module[Any]], options: dict[str, Any], found: _Collector
-) -> Options | None:
+    cls: type[Module[Any]], options: dict[str, Any], locator: Locator
+) -> tuple[Options | None, list[Problem]]:
     try:
-        return cls.options_model.model_validate(options)
+        return cls.options_model.model_validate(options), []
     except ValidationError as error:
-        fields = list(cls.options_model.model_fields)
-        for item in error.errors():
-            loc = tuple(item["loc"])
-            option = ".".join(str(part) for part in loc) if loc else ""
-            sub = (str(loc[0]), *loc[1:]) if loc else ()
-            found.add(option, _pydantic_message(item, fields), sub)
-        return None
+        return None, locator.problems(error, cls.options_model, NODE_KEYS)
 
 
-def _compile(kind: str, text: Any, option: str, found: _Collector, sub: Path = ()) -> Any:
-    if not isinstance(text, str):
-        if kind == "template" and isinstance(text, (int, float, bool)):
-            text = str(text)
-        else:
-            found.add(option, f"expected a string, got {shorten(text)}", sub)
-            return None
-    compile_ = expressions.compile_filter if kind == "filter" else expressions.compile_template
+def _node_keys(keys: dict[str, Any], locator: Locator) -> tuple[NodeKeys, list[Problem]]:
+    """The keys that validate; the problems of the others. A key that fails is left out, so
+    one bad key does not cause follow-up problems (a failed ``receivers`` wires nothing)."""
     try:
-        return compile_(text)
-    except expressions.ExpressionError as error:
-        found.add(option, f"bad {kind}: {error}", sub)
-        return None
+        return NodeKeys.model_validate(keys), []
+    except ValidationError as error:
+        problems = locator.problems(error, NodeKeys, option_depth=1)
+        failed = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
+        good = {key: value for key, value in keys.items() if key not in failed}
+        if "receivers" in failed:
+            good["receivers"] = []
+        return NodeKeys.model_validate(good), problems
 
 
-def _receivers(value: Any, found: _Collector) -> list[ReceiverSpec] | None:
-    if not isinstance(value, list):
-        found.add("receivers", f"expected a list of module names or ids, got {shorten(value)}")
-        return None
-    receivers = []
-    for index, item in enumerate(value):
-        sub: Path = ("receivers", index)
-        line = found.source.line((*found.path, *sub))
-        if isinstance(item, str):
-            receivers.append(ReceiverSpec(item, None, line))
-        elif isinstance(item, dict) and len(item) == 1:
-            ((target, settings),) = item.items()
-            settings = settings or {}
-            if not isinstance(settings, dict) or set(settings) - {"filter"}:
-                found.add("receivers", f"receiver '{target}' takes only a 'filter'", sub)
-                continue
-            flt = settings.get("filter")
-            compiled = _compile("filter", flt, "receivers", found, (*sub, str(target)))
-            if flt is None or compiled is not None:
-                receivers.append(ReceiverSpec(str(target), compiled, line))
-        else:
-            found.add(
-                "receivers",
-                f"expected a name or {{name: {{filter: ...}}}}, got {shorten(item)}",
-                sub,
-            )
-    return receivers
+def _receiver_spec(receiver: Receiver, source: Source, path: Path) -> ReceiverSpec:
+    return ReceiverSpec(receiver.target, receiver.filter, source.line(path))
 
 
-def _node_keys(spec: NodeSpec, keys: dict[str, Any], found: _Collector) -> None:
-    if "id" in keys:
-        if isinstance(keys["id"], str) and keys["id"]:
-            spec.explicit_id = keys["id"]
-        else:
-            found.add("id", f"expected a non-empty string, got {shorten(keys['id'])}", ("id",))
-    if "filter" in keys and keys["filter"] is not None:
-        spec.filter = _compile("filter", keys["filter"], "filter", found, ("filter",))
-    if "receivers" in keys:
-        spec.receivers = _receivers(keys["receivers"], found)
-    _add_fields(spec, keys.get("add_fields") or {}, found)
-    _delete_fields(spec, keys.get("delete_fields") or [], found)
-    if keys.get("event_type") is not None:
-        spec.event_type = _compile(
-            "template", keys["event_type"], "event_type", found, ("event_type",)
-        )
-    for name in ("queue", "log_level"):
-        if keys.get(name) is not None:
-            if isinstance(keys[name], str):
-                setattr(spec, name, keys[name])
-            else:
-                found.add(name, f"expected a string, got {shorten(keys[name])}", (name,))
-
-
-def _add_fields(spec: NodeSpec, value: Any, found: _Collector) -> None:
-    if not isinstance(value, dict):
-        found.add("add_fields", f"expected a map, got {shorten(value)}", ("add_fields",))
-        return
-    for name, template in value.items():
-        key_t = _compile("template", str(name), "add_fields", found, ("add_fields",))
-        value_t = _compile("template", template, "add_fields", found, ("add_fields", str(name)))
-        if key_t is not None and value_t is not None:
-            spec.add_fields.append((key_t, value_t))
-
-
-def _delete_fields(spec: NodeSpec, value: Any, found: _Collector) -> None:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        found.add(
-            "delete_fields",
-            f"expected a list of field names, got {shorten(value)}",
-            ("delete_fields",),
-        )
-        return
-    for name in value:
-        try:
-            spec.delete_fields.append(FieldPath(str(name)))
-        except ValueError as error:
-            found.add("delete_fields", str(error), ("delete_fields",))
+def _apply(spec: NodeSpec, keys: NodeKeys, source: Source, path: Path) -> None:
+    spec.explicit_id = keys.id
+    spec.filter = keys.filter
+    if keys.receivers is not None:
+        spec.receivers = [
+            _receiver_spec(receiver, source, (*path, "receivers", index))
+            for index, receiver in enumerate(keys.receivers)
+        ]
+    spec.add_fields = list(keys.add_fields.items())
+    spec.delete_fields = list(keys.delete_fields)
+    spec.event_type = keys.event_type
+    spec.queue = keys.queue
+    spec.log_level = keys.log_level
 
 
 def build_node(
@@ -223,26 +161,24 @@ def build_node(
 ) -> tuple[NodeSpec, list[Problem]]:
     """Validate one entry. Unknown names and options are problems; a module that is not
     built yet keeps its node keys (so receivers resolve) and skips option validation."""
-    found = _Collector(source, path, type_name)
-    cls = registry.lookup(type_name)
-    spec = NodeSpec(index, source.line(path[:1]), type_name, cls, None)
+    cls, planned = find_module(type_name)
+    spec = NodeSpec(index, source.line(path[:1]), type_name, cls, None, name=type_name)
     if cls is not None:
         spec.type_name = cls.name
-    keys = {key: value for key, value in settings.items() if key in NODE_KEYS}
-    options = {
-        key: value
-        for key, value in settings.items()
-        if key not in NODE_KEYS and key not in LEGACY_KEYS
-    }
-    if isinstance(keys.get("id"), str):
-        found.label = f"{type_name} '{keys['id']}'"
-    planned = planned_name(type_name) if cls is None else None
-    if planned is not None:
+    elif planned is not None:
+        spec.type_name = planned
         spec.planned_family = PLANNED[planned][0]
+    keys = {key: value for key, value in settings.items() if key in NODE_KEYS + LEGACY_KEYS}
+    options = {key: value for key, value in settings.items() if key not in keys}
+    label = type_name
+    if isinstance(keys.get("id"), str) and keys["id"]:
+        label = f"{type_name} '{keys['id']}'"
+    locator = Locator(source, path, label, settings)
+    problems: list[Problem] = []
     if cls is None and planned is None:
-        choices = [*registry.all_names()]
-        found.add("", f"unknown module '{type_name}'{did_you_mean(type_name, choices)}")
+        problems.append(locator.problem("", _unknown_module(type_name)))
     elif cls is not None:
-        spec.options = _validate_options(cls, options, found)
-    _node_keys(spec, keys, found)
-    return spec, found.problems
+        spec.options, problems = _validate_options(cls, options, locator)
+    node_keys, found = _node_keys(keys, locator)
+    _apply(spec, node_keys, source, path)
+    return spec, problems + found

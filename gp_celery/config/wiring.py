@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from graphlib import CycleError, TopologicalSorter
 
 from gp_celery.config.nodes import NodeSpec, ReceiverSpec
 from gp_celery.config.problems import Problem, did_you_mean
+from gp_celery.modules.planned import PLANNED
 
 
 def assign_ids(nodes: list[NodeSpec], file: str) -> list[Problem]:
-    """Explicit ids must be unique; implicit ones are Name, Name_1, Name_2 ... (no
-    truncation at '_', unlike GambolPutty, which turned 'my_parser' twice into 'my_1')."""
+    """Explicit ids must be unique; implicit ones are the module name as written (as in
+    GambolPutty and LumberMill: ``misc.SimpleStats`` is the id of ``- misc.SimpleStats``),
+    then Name_1, Name_2 ... (no truncation at '_', unlike the original, which turned
+    'my_parser' twice into 'my_1')."""
     problems = []
     taken: dict[str, NodeSpec] = {}
     for node in nodes:
@@ -32,19 +36,65 @@ def assign_ids(nodes: list[NodeSpec], file: str) -> list[Problem]:
     for node in nodes:
         if node.explicit_id is not None:
             continue
-        candidate, counter = node.type_name, 0
+        written = node.name or node.type_name
+        candidate, counter = written, 0
         while candidate in taken:
             counter += 1
-            candidate = f"{node.type_name}_{counter}"
+            candidate = f"{written}_{counter}"
         taken[candidate] = node
         node.id = candidate
     return problems
 
 
+def _other_names(node: NodeSpec) -> set[str]:
+    """Names besides its id that find a node without an explicit id: its YAML name and
+    every alias (``SimpleStats`` for ``- misc.SimpleStats``), with the id's counter."""
+    if node.explicit_id is not None:
+        return set()
+    written = node.name or node.type_name
+    suffix = node.id.removeprefix(written)
+    names = {node.type_name, *(node.module.aliases if node.module else ())}
+    if node.module is None and node.type_name in PLANNED:
+        names.add(PLANNED[node.type_name][1])
+    return {f"{name}{suffix}" for name in names} - {node.id}
+
+
+def _resolver(nodes: list[NodeSpec]) -> Callable[[str], NodeSpec | list[NodeSpec] | None]:
+    """Find a receiver by id; else by another name when exactly one node has it."""
+    by_id = {node.id: node for node in nodes}
+    by_name: dict[str, list[NodeSpec]] = {}
+    for node in nodes:
+        for name in _other_names(node):
+            by_name.setdefault(name, []).append(node)
+
+    def resolve(target: str) -> NodeSpec | list[NodeSpec] | None:
+        found = by_id.get(target)
+        if found is not None:
+            return found
+        named = by_name.get(target, [])
+        return named[0] if len(named) == 1 else named or None
+
+    return resolve
+
+
+def _named_by_id(target: str, nodes: list[NodeSpec]) -> str:
+    """A hint when ``target`` names the module of a node that has an explicit id."""
+    for node in nodes:
+        if node.explicit_id is not None and target in (node.name, node.type_name):
+            return f" (the {node.type_name} on line {node.line} has the id '{node.id}')"
+    return ""
+
+
 def wire_receivers(nodes: list[NodeSpec], file: str) -> list[Problem]:
-    """Resolve receivers; a node without them sends to the next entry in the file."""
+    """Resolve receivers; a node without them sends to the next entry in the file.
+
+    A receiver names a node by its id or, when only one node answers to it, by another of
+    the node's names, and is rewritten to that node's id.
+    """
     problems: list[Problem] = []
     by_id = {node.id: node for node in nodes}
+    resolve = _resolver(nodes)
+    known = sorted({*by_id, *(name for node in nodes for name in _other_names(node))})
 
     def problem(node: NodeSpec, line: int, message: str) -> None:
         problems.append(Problem(file, line, node.label, "receivers", message))
@@ -72,11 +122,18 @@ def wire_receivers(nodes: list[NodeSpec], file: str) -> list[Problem]:
                 node.receivers = []
             continue
         for receiver in node.receivers:
-            target = by_id.get(receiver.target)
+            target = resolve(receiver.target)
             if target is None:
-                hint = did_you_mean(receiver.target, by_id)
+                hint = _named_by_id(receiver.target, nodes) or did_you_mean(receiver.target, known)
                 problem(node, receiver.line, f"unknown receiver '{receiver.target}'{hint}")
-            elif target.family == "input":
+                continue
+            if isinstance(target, list):
+                ids = ", ".join(f"'{each.id}'" for each in target)
+                message = f"receiver '{receiver.target}' could be any of {ids}; use the id"
+                problem(node, receiver.line, message)
+                continue
+            receiver.target = target.id
+            if target.family == "input":
                 problem(
                     node,
                     receiver.line,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from gp_celery.expressions.compiled import Expression, Filter, compile_expression, compile_filter
 from gp_celery.expressions.errors import EvaluationError, ExpressionError
-from gp_celery.expressions.templates import Template, compile_template
+from gp_celery.expressions.templates import Template, compile_template, compile_value
 
 __all__ = [
     "EvaluationError",
@@ -21,4 +21,5 @@ __all__ = [
     "compile_expression",
     "compile_filter",
     "compile_template",
+    "compile_value",
 ]

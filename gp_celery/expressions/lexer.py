@@ -3,6 +3,12 @@
 Lexing is done by hand, not with `tokenize`, so every rejected construct (assignment, `;`,
 f-strings, `&&`, ...) gets its own message and exact column, and `$(x)` inside a quoted
 string stays text.
+
+``%(path)`` is the older spelling of ``$(path)`` (both generations accepted it). Where a value
+is expected (at the start, after an operator, ``(``, ``,`` or a word such as ``and``) ``%(``
+starts a field reference; after a value it is the modulo operator, so ``$(a) % (2)`` and
+``$(a)%(2)`` stay arithmetic. A printf-style conversion right after a reference
+(``$(data)s``, ``%(bytes)d``) is read and ignored, as GambolPutty's filters did.
 """
 
 from __future__ import annotations
@@ -62,6 +68,10 @@ _SIMPLE_ESCAPES: Final = {
 }  # fmt: skip
 _HEX_ESCAPES: Final = {"x": 2, "u": 4, "U": 8}
 _PATH_FORBIDDEN: Final = frozenset("$('\"\n")
+_CONVERSION: Final = re.compile(
+    r"(?P<flags>[-+#0]*)(?P<width>\d*)(?P<precision>\.\d+)?(?P<type>[sdf])"
+)
+_BEFORE_OPERAND: Final = frozenset({"and", "or", "not", "in", "is", "if"})
 
 
 def tokenize(text: str) -> Iterator[Token]:
@@ -71,12 +81,13 @@ def tokenize(text: str) -> Iterator[Token]:
     ``lambda``, not the ``:``).
     """
     tokens: list[Token] = []
+    last: Token | None = None
     pos = 0
     while pos < len(text):
         char = text[pos]
         if char in _WHITESPACE:
             pos += 1
-        elif char == "$":
+        elif char == "$" or (char == "%" and text.startswith("%(", pos) and _wants_value(last)):
             pos = _field_token(text, pos, tokens)
         elif char in "'\"":
             value, end = read_string(text, pos, raw=False)
@@ -88,16 +99,28 @@ def tokenize(text: str) -> Iterator[Token]:
             pos = _name_token(text, match.group(), pos, tokens)
         else:
             pos = _operator_token(text, pos, tokens)
+        if tokens:
+            last = tokens[-1]
         yield from tokens
         tokens.clear()
     yield Token(END, "", len(text) + 1)
 
 
+def _wants_value(last: Token | None) -> bool:
+    """True where the grammar expects an operand, so '%' cannot be the modulo operator."""
+    if last is None:
+        return True
+    if last.kind == OP:
+        return last.value not in (")", "]")
+    return last.kind == NAME and last.value in _BEFORE_OPERAND
+
+
 def _field_token(text: str, pos: int, tokens: list[Token]) -> int:
-    if not text.startswith("$(", pos):
+    if not text.startswith(("$(", "%("), pos):
         raise ExpressionError("'$' must start a field reference such as $(name)", pos + 1)
     path, end = read_field_ref(text, pos)
     tokens.append(Token(FIELD, path, pos + 1))
+    _conversion, end = read_conversion(text, end)
     return end
 
 
@@ -244,7 +267,27 @@ def _clean_path(path: str, start: int) -> str:
     if path.startswith("event.") and len(path) > len("event."):
         path = path[len("event.") :]
     try:
-        FieldPath(path)
+        return FieldPath(path).dotted  # 'lumbermill.x' is 'gambolputty.x', see event.py
     except ValueError:
         raise ExpressionError(f"invalid field path {path!r}", start + 1) from None
-    return path
+
+
+def read_conversion(text: str, pos: int) -> tuple[str | None, int]:
+    """Read a printf-style conversion right after a reference; return it and the index after.
+
+    The grammar is Python's ``%`` (flags, width, precision, type) with the types GambolPutty's
+    regex knew, ``s``, ``d`` and ``f``. Only what an author plausibly meant as a conversion
+    counts; anything else stays text:
+
+    - a precision needs digits: ``$(host).stats`` is text, ``$(name).5s`` a conversion;
+    - flags need a width or precision, except ``+`` before ``d``/``f``: ``$(a)-second`` is
+      text, ``$(name)-10s`` and ``$(x)+d`` are conversions;
+    - a plain ``s`` asks for the value as text.
+    """
+    match = _CONVERSION.match(text, pos)
+    if match is None:
+        return None, pos
+    flags, width, precision, kind = match.group("flags", "width", "precision", "type")
+    if flags and not width and not precision and not ("+" in flags and kind in "df"):
+        return None, pos
+    return match.group(), match.end()

@@ -147,6 +147,31 @@ class Module(Generic[OptionsT]):
         add_error(event, self.node_id, reason)
         self.failed += 1
 
+    def warn_limited(self, key: str, message: str, *args: object, every: float = 10.0) -> None:
+        """Log ``label: message % args`` at most once per ``every`` seconds for each ``key``.
+
+        The warnings left out in between are counted, and the next one logged says how
+        many. For trouble that repeats per event or per datagram: a disk that stays full,
+        a queue that stays full. Keys are the module's own (one per kind of trouble).
+        """
+        import time
+
+        now = time.monotonic()
+        limits: dict[str, tuple[float, int]] | None = getattr(self, "_warn_limits", None)
+        if limits is None:
+            limits = {}
+            self._warn_limits = limits  # (last logged, suppressed since) per key
+        last, suppressed = limits.get(key, (float("-inf"), 0))
+        if now - last < every:
+            limits[key] = (last, suppressed + 1)
+            return
+        limits[key] = (now, 0)
+        if suppressed:
+            count = f" ({suppressed} similar warnings suppressed)"
+            stop = "." if message.endswith(".") else ""
+            message = message.removesuffix(".") + count + stop
+        self.log.warning("%s: " + message, self.label, *args)
+
 
 class Parser(Module[OptionsT]):
     """Turns raw text or bytes into fields."""

@@ -1,8 +1,12 @@
-"""Modules of GambolPutty that gp-celery does not implement yet.
+"""Modules of GambolPutty and LumberMill that gp-celery does not implement yet.
 
 ``gp-celery check`` and ``gp-celery modules`` name them as "not built yet" instead of calling
 them unknown, and ``gp-celery run`` refuses a config that uses one. When a module is built,
-delete its line here.
+delete its line here (and its entries in OLD_NAMES and INSTEAD).
+
+LumberMill-only modules get a GambolPutty-style YAML name: the name they had in LumberMill
+before its ``directory.Name`` scheme (``DateTimeParser``, ``MongoDbSink``), else the class
+name (``File``, ``Cache``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "NmapScanner": ("input", "input.NmapScanner"),
     "Sniffer": ("input", "input.Sniffer"),
     "Zmq": ("input", "input.ZeroMQ"),
+    "ZmqTornado": ("input", "input.ZmqTornado"),
     "SQS": ("input", "input.SQS"),
+    "File": ("input", "input.File"),
+    "Beats": ("input", "input.Beats"),
     "SyslogPrivalParser": ("parser", "parser.SyslogPrival"),
     "UrlParser": ("parser", "parser.Url"),
     "UserAgentParser": ("parser", "parser.UserAgent"),
@@ -28,6 +35,10 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "XPathParser": ("parser", "parser.XPath"),
     "CollectdParser": ("parser", "parser.Collectd"),
     "NetFlowParser": ("parser", "parser.NetFlow"),
+    "DateTimeParser": ("parser", "parser.DateTime"),
+    "DomainNameParser": ("parser", "parser.DomainName"),
+    "Base64Parser": ("parser", "parser.Base64"),
+    "StringEncodingParser": ("parser", "parser.Encoding"),
     "AddGeoInfo": ("modifier", "modifier.AddGeoInfo"),
     "AddDnsLookup": ("modifier", "modifier.AddDnsLookup"),
     "ExecPython": ("modifier", "modifier.ExecPython"),
@@ -45,26 +56,70 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "WebHdfsSink": ("sink", "output.WebHdfs"),
     "ZmqSink": ("sink", "output.Zmq"),
     "SQSSink": ("sink", "output.SQS"),
+    "KafkaSink": ("sink", "output.Kafka"),
+    "UdpSink": ("sink", "output.Udp"),
+    "MongoDbSink": ("sink", "output.MongoDb"),
+    "ZabbixSink": ("sink", "output.Zabbix"),
+    "BeatsSink": ("sink", "output.Beats"),
     "Statistics": ("misc", "misc.Statistics"),
     "Tarpit": ("misc", "misc.Tarpit"),
     "Throttle": ("misc", "misc.Throttle"),
     "RedisStore": ("misc", "misc.RedisStore"),
     "KeyValueStore": ("misc", "misc.KeyValueStore"),
     "EventBuffer": ("misc", "misc.EventBuffer"),
+    "Cache": ("misc", "misc.Cache"),
+    "Metrics": ("misc", "misc.Metrics"),
+    "Noop": ("misc", "misc.Noop"),
+    "SimpleStatsWithZmq": ("misc", "misc.SimpleStatsWithZmq"),
     "Pack": ("cluster", "cluster.Pack"),
     "PackConfiguration": ("cluster", "cluster.PackConfiguration"),
     "WebserverTornado": ("webserver", "plugin.WebserverTornado"),
     "WebGui": ("webserver", "plugin.WebGui"),
 }
 
+OLD_NAMES: Final[dict[str, str]] = {
+    "CSVParser": "CsvParser",  # the README's spelling of the class CsvParser
+    "ZeroMQ": "Zmq",  # LumberMill's class name for the Zmq input
+    "BeatsServer": "Beats",  # LumberMill 2018-2020
+    "parser.StringEncoding": "StringEncodingParser",  # LumberMill 2020-2022
+}
+"""Other names the original used for a planned module -> its YAML name."""
+
+INSTEAD: Final[dict[str, str]] = {
+    "ZmqTornado": "use Zmq, the same ZeroMQ input (gp-celery's listeners need no IOLoop).",
+    "MongoDbSink": "no MongoDB sink is planned; write JSON lines with FileSink and load "
+    "them with mongoimport, or store events with ElasticSearchSink.",
+    "ZabbixSink": "no Zabbix sink is planned; write the values with FileSink and send them "
+    "with zabbix_sender --input-file.",
+    "Metrics": "no Metrics module is planned; count field values per interval with Facet, "
+    "or store events with ElasticSearchSink and aggregate there.",
+    "SimpleStatsWithZmq": "use SimpleStats; gp-celery's counters already add up over "
+    "worker processes.",
+    "BeatsSink": "no Beats output is planned; use RedisListSink with Logstash's redis input, "
+    "or ElasticSearchSink.",
+}
+"""What to use instead of a planned module that no issue plans to build, in one sentence."""
+
 
 def planned_name(name: str) -> str | None:
     """The YAML name of a planned module for a name or LumberMill alias, else None."""
     if name in PLANNED:
         return name
-    if name == "CSVParser":
-        return "CsvParser"
+    if name in OLD_NAMES:
+        return OLD_NAMES[name]
     for yaml_name, (_family, lumbermill) in PLANNED.items():
         if lumbermill == name:
             return yaml_name
     return None
+
+
+def planned_names() -> list[str]:
+    """Every name that finds a planned module, for 'did you mean'."""
+    return [*PLANNED, *OLD_NAMES, *(lumbermill for _family, lumbermill in PLANNED.values())]
+
+
+def planned_note(name: str) -> str | None:
+    """What to use instead of the planned module ``name`` (any of its names), or None when
+    it is simply not built yet."""
+    yaml_name = planned_name(name)
+    return INSTEAD.get(yaml_name) if yaml_name is not None else None

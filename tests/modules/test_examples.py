@@ -1,10 +1,20 @@
-"""Every module's documented examples (what `gp-celery modules NAME` shows) do what they say."""
+"""Every module's documented examples (what `gp-celery modules NAME` shows) do what they say.
+
+For a sink, ``expect`` is what it wrote (to stdout or to files), read back as the events an
+input would make of it: each JSON line as its object with ``json_lines: true``, any other
+line as ``{"data": line}``. Nothing may fail. An absolute ``file_name`` is written under a
+temporary directory, so examples can show real paths.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import orjson
 import pytest
 
-from gp_celery.event import event_type
+from gp_celery.event import Event, event_type
 from gp_celery.modules.base import Example, Input, Sink
 from gp_celery.modules.registry import all_modules
 from gp_celery.testing import build, run
@@ -16,21 +26,51 @@ CASES = [
 ]
 
 
-def test_every_transforming_module_documents_an_example() -> None:
+def test_every_module_but_inputs_documents_an_example() -> None:
     missing = [
         name
         for name, cls in all_modules().items()
         if not cls.examples
-        and not issubclass(cls, (Input, Sink))
+        and not issubclass(cls, Input)
         and name not in ("DropEvent", "SimpleStats")
         and cls.__module__.startswith(("gp_celery.", "gp_celery_inputs."))  # not tests' own plugins
     ]
     assert missing == []
 
 
+def read_back(options: dict[str, Any], text: str) -> list[Event]:
+    """What a sink wrote, as the events an input would make of it."""
+    if options.get("json_lines"):
+        return [orjson.loads(line) for line in text.splitlines()]
+    return [{"data": line} for line in text.splitlines()]
+
+
+def written(name: str, example: Example, root: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+    options = dict(example.options)
+    file_name = options.get("file_name")
+    if isinstance(file_name, str) and file_name.startswith("/"):
+        options["file_name"] = str(root) + file_name
+    sink = build(name, options)
+    assert run(sink, example.given) == []
+    sink.close()
+    text = capsys.readouterr().out
+    text += "".join(path.read_text() for path in sorted(root.rglob("*")) if path.is_file())
+    return read_back(options, text)
+
+
 @pytest.mark.parametrize(("name", "example"), CASES)
-def test_example(name: str, example: Example) -> None:
-    out = run(build(name, example.options), example.given)
+def test_example(
+    name: str,
+    example: Example,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if issubclass(all_modules()[name], Sink):
+        monkeypatch.chdir(tmp_path)  # a relative file_name lands here too
+        out = written(name, example, tmp_path, capsys)
+    else:
+        out = run(build(name, example.options), example.given)
     assert len(out) == len(example.expect)
     for got, expected in zip(out, example.expect, strict=True):
         assert {key: got.get(key) for key in expected} == expected

@@ -12,7 +12,7 @@ pattern per event, and mistakes are config errors:
 - An unknown name, an unknown type or a loop between patterns raises ``GrokError`` naming it.
   (GambolPutty logged a warning and left the reference in the regex.)
 
-``compile_grok`` does all of it for a parser: expand, take flags from a whitelist, compile
+``compile_grok`` does all of it for a parser: expand, take flags (``types.parse_flags``), compile
 (keeping the ``re.error`` detail) and find the named groups that a match can leave out.
 """
 
@@ -26,20 +26,12 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final
 
-from gp_celery.modules.types import compile_regex
+from gp_celery.modules.types import parse_flags
 
 PACKAGE: Final = "gp_celery.modules.parsers"
 DIRECTORY: Final = "grok_patterns"
 TYPES: Final = frozenset({"int", "float"})
 """Type suffixes a reference may carry, as in logstash."""
-
-# A table reads better on three lines than on twelve, hence fmt: skip.
-FLAGS: Final[Mapping[str, re.RegexFlag]] = {
-    "IGNORECASE": re.IGNORECASE, "I": re.IGNORECASE, "MULTILINE": re.MULTILINE,
-    "M": re.MULTILINE, "DOTALL": re.DOTALL, "S": re.DOTALL, "VERBOSE": re.VERBOSE,
-    "X": re.VERBOSE, "ASCII": re.ASCII, "A": re.ASCII, "UNICODE": re.UNICODE, "U": re.UNICODE,
-}  # fmt: skip
-"""Flag names a pattern may ask for, with or without 're.' (GambolPutty eval'd the string)."""
 
 _REFERENCE = re.compile(r"%\{(\w+)(?::([^:{}]*))?(?::([^:{}]*))?\}")
 _NAME = re.compile(r"\w+")
@@ -50,12 +42,39 @@ class GrokError(ValueError):
 
 
 @dataclass(frozen=True)
+class Expansion:
+    """Where one reference of the pattern as written went in the expanded regex."""
+
+    start: int
+    end: int
+    """The span of its expansion in the regex."""
+    written: int
+    """Its position in the pattern as written."""
+    reference: str
+    """The reference as written, e.g. ``%{IP:client}``."""
+
+
+@dataclass(frozen=True)
 class GrokPattern:
     """A regex with its grok references expanded, and the fields to convert after a match."""
 
     regex: str
     conversions: Mapping[str, str] = field(default_factory=dict)
     """Named group -> 'int' or 'float', from ``%{NAME:field:int}``."""
+    expansions: tuple[Expansion, ...] = ()
+    """The references of the pattern as written, in order, to map regex positions back."""
+
+    def written_position(self, position: int) -> tuple[int, str | None]:
+        """A position in ``regex`` as a position in the pattern as written, with the
+        reference it lies inside, if any."""
+        shift = 0
+        for expansion in self.expansions:
+            if position < expansion.start:
+                break
+            if position < expansion.end:
+                return expansion.written, expansion.reference
+            shift += expansion.end - expansion.start - len(expansion.reference)
+        return position - shift, None
 
 
 @dataclass(frozen=True)
@@ -98,9 +117,21 @@ def expand(pattern: str, library: Mapping[str, str] | None = None) -> GrokPatter
     """Replace every grok reference in ``pattern``, recursively."""
     if "%{" not in pattern:
         return GrokPattern(pattern)
+    library = load_library() if library is None else library
     conversions: dict[str, str] = {}
-    regex = _expand(pattern, load_library() if library is None else library, conversions, ())
-    return GrokPattern(regex, MappingProxyType(conversions))
+    chunks: list[str] = []
+    expansions: list[Expansion] = []
+    length = pos = 0
+    for match in _REFERENCE.finditer(pattern):
+        chunks.append(pattern[pos : match.start()])
+        length += match.start() - pos
+        inner = _replace(match, library, conversions, ())
+        chunks.append(inner)
+        expansions.append(Expansion(length, length + len(inner), match.start(), match.group()))
+        length += len(inner)
+        pos = match.end()
+    chunks.append(pattern[pos:])
+    return GrokPattern("".join(chunks), MappingProxyType(conversions), tuple(expansions))
 
 
 def _expand(
@@ -108,53 +139,54 @@ def _expand(
 ) -> str:
     if "%{" not in text:
         return text
-
-    def replace(match: re.Match[str]) -> str:
-        name, group, kind = match.groups()
-        body = library.get(name)
-        if body is None:
-            raise GrokError(f"unknown grok pattern %{{{name}}}")
-        if name in stack:
-            raise GrokError(f"grok patterns refer to each other: {' -> '.join((*stack, name))}")
-        inner = _expand(body, library, conversions, (*stack, name))
-        if group is None:
-            return f"(?:{inner})"
-        if not group.isidentifier():
-            raise GrokError(
-                f"grok field {group!r} in {match.group()} must be a plain name "
-                "(letters, digits and _, not starting with a digit)"
-            )
-        if kind is not None:
-            if kind not in TYPES:
-                allowed = ", ".join(sorted(TYPES))
-                raise GrokError(f"unknown grok type {kind!r} in {match.group()} (use {allowed})")
-            conversions[group] = kind
-        return f"(?P<{group}>{inner})"
-
-    return _REFERENCE.sub(replace, text)
+    return _REFERENCE.sub(lambda match: _replace(match, library, conversions, stack), text)
 
 
-def parse_flags(value: Any) -> re.RegexFlag:
-    """'re.MULTILINE | re.DOTALL' or 'M|S' -> flags; an unknown name is an error."""
-    flags = re.RegexFlag(0)
-    if value is None:
-        return flags
-    if not isinstance(value, str):
-        raise ValueError(
-            f"flags must be a string such as 're.MULTILINE | re.DOTALL', got {value!r}"
+def _replace(
+    match: re.Match[str],
+    library: Mapping[str, str],
+    conversions: dict[str, str],
+    stack: tuple[str, ...],
+) -> str:
+    name, group, kind = match.groups()
+    body = library.get(name)
+    if body is None:
+        raise GrokError(f"unknown grok pattern %{{{name}}}")
+    if name in stack:
+        raise GrokError(f"grok patterns refer to each other: {' -> '.join((*stack, name))}")
+    inner = _expand(body, library, conversions, (*stack, name))
+    if group is None:
+        return f"(?:{inner})"
+    if not group.isidentifier():
+        raise GrokError(
+            f"grok field {group!r} in {match.group()} must be a plain name "
+            "(letters, digits and _, not starting with a digit)"
         )
-    for part in filter(None, re.split(r"[\s|,]+", value)):
-        name = part.removeprefix("re.").upper()
-        if name not in FLAGS:
-            raise ValueError(f"unknown regex flag {part!r} (use {', '.join(FLAGS)})")
-        flags |= FLAGS[name]
-    return flags
+    if kind is not None:
+        if kind not in TYPES:
+            allowed = ", ".join(sorted(TYPES))
+            raise GrokError(f"unknown grok type {kind!r} in {match.group()} (use {allowed})")
+        conversions[group] = kind
+    return f"(?P<{group}>{inner})"
 
 
-def compile_grok(pattern: str, flags: Any = None) -> CompiledGrok:
-    """Expand, compile and analyse a pattern; every problem is a ValueError for the user."""
-    grok = expand(pattern)
-    regex = compile_regex(grok.regex, parse_flags(flags))
+def compile_grok(
+    pattern: str, flags: Any = None, library: Mapping[str, str] | None = None
+) -> CompiledGrok:
+    """Expand, compile and analyse a pattern; every problem is a ValueError for the user.
+
+    A regex error names its position in the pattern as written, not in the expanded regex
+    (which can be thousands of characters long), and the reference it lies inside, if any.
+    """
+    grok = expand(pattern, library)
+    try:
+        regex = re.compile(grok.regex, parse_flags(flags))
+    except re.error as error:
+        where = ""
+        if error.pos is not None:
+            position, reference = grok.written_position(error.pos)
+            where = f" at position {position}" + (f" (inside {reference})" if reference else "")
+        raise ValueError(f"bad regular expression: {error.msg}{where}") from None
     return CompiledGrok(regex, grok.conversions, optional_groups(regex))
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from gp_celery.event import MISSING, Batch, Event, copy_event, field_path
-from gp_celery.modules.base import Example, Options, Parser
+from gp_celery.modules.base import Example, Parser
 from gp_celery.modules.registry import register
-from gp_celery.modules.types import FieldName, FieldNames
+from gp_celery.modules.types import FieldName, FieldNames, SpelledOptions
 
 
-class LineParserOptions(Options):
-    source_fields: FieldNames = ("data",)
-    """Field or list of fields to split (default 'data')."""
+class LineParserOptions(SpelledOptions):
+    source_fields: FieldNames = Field(
+        default=("data",), validation_alias=AliasChoices("source_fields", "source_field")
+    )
+    """Field or list of fields to split (default 'data'); LumberMill: 'source_field'."""
     seperator: str = Field(default="\n", min_length=1)
     """Where to split (GambolPutty's spelling; default a newline)."""
     target_field: FieldName = "data"
@@ -30,6 +32,10 @@ class LineParser(Parser[LineParserOptions]):
     GambolPutty. Bytes are split at the UTF-8 encoded separator and stay bytes. With several
     source fields, the parts of all present fields, in order, make the events, and every
     source is removed first unless keep_original.
+
+    LumberMill's ``source_field`` is accepted for ``source_fields`` (giving both is an error).
+    LumberMill's own code put the list of parts into the target field of one event; this
+    follows its documentation (and GambolPutty): one event per part.
 
     An event without any source field goes on unchanged (GambolPutty dropped it);
     ``missing_source`` counts them. A source that is neither text nor bytes tags the event,

@@ -19,7 +19,7 @@ from gp_celery.event import (
 )
 from gp_celery.event import metadata as meta_of
 from gp_celery.modules.base import Example
-from gp_celery.modules.parsers.json_parser import CodecOptions, CodecParser, describe
+from gp_celery.modules.parsers.codec import CodecOptions, CodecParser, describe
 from gp_celery.modules.registry import register
 
 MIB: Final = 1024 * 1024
@@ -168,15 +168,13 @@ class MsgPackParser(CodecParser[MsgPackParserOptions]):
         if len(streams) > self.options.max_streams:
             streams.popitem(last=False)
             self.stats.incr("streams_evicted")
-            evicted = self.stats.counts["streams_evicted"]
-            if evicted & (evicted - 1) == 0:  # 1, 2, 4, 8, ...: rate-limited
-                self.log.warning(
-                    "%s: more than %d msgpack streams; dropped the least recently active one "
-                    "with its unfinished object (%d so far).",
-                    self.label,
-                    self.options.max_streams,
-                    evicted,
-                )
+            self.warn_limited(
+                "streams_evicted",
+                "more than %d msgpack streams; dropped the least recently active one "
+                "with its unfinished object (%d so far).",
+                self.options.max_streams,
+                self.stats.counts["streams_evicted"],
+            )
         return unpacker
 
     def _object_events(

@@ -47,10 +47,11 @@ def test_a_chunk_goes_once_it_holds_chunk_bytes_and_keeps_the_order() -> None:
         await chunker.flush()
 
     asyncio.run(go())
-    assert [chunk.size for chunk in recorder.chunks] == [1100, 1100] + [550]
+    assert [chunk.size for chunk in recorder.chunks] == [1100, 1100, 550]
     assert recorder.data() == expected(250)
     assert len({chunk.chunk_id for chunk in recorder.chunks}) == 3
-    assert chunker.pending == [] and chunker.pending_bytes == 0
+    assert chunker.pending == []
+    assert chunker.pending_bytes == 0
 
 
 def test_a_chunk_records_its_input_and_framing() -> None:

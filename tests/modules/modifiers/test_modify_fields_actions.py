@@ -274,21 +274,53 @@ def test_casts_and_case(action: str, value: Any, expected: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("action", "value"),
+    ("action", "value", "written"),
     [
-        ("cast_to_int", "abc"),
-        ("cast_to_int", "nan"),
-        ("cast_to_int", "inf"),
-        ("cast_to_int", None),
-        ("cast_to_float", "1,5"),
-        ("cast_to_float", 10**400),
-        ("cast_to_float", {"a": 1}),
+        ("cast_to_int", "abc", 0),
+        ("cast_to_int", "nan", 0),
+        ("cast_to_int", "inf", 0),
+        ("cast_to_int", "", 0),
+        ("cast_to_float", "1,5", 0.0),
+        ("cast_to_float", 10**400, 0.0),
     ],
 )
-def test_unparsable_cast_is_tagged_and_value_kept(action: str, value: Any) -> None:
+def test_unparsable_cast_writes_zero_and_tags_the_event(
+    action: str, value: Any, written: Any
+) -> None:
+    out = apply({"action": action, "source_fields": ["v"]}, {"v": value})
+    assert out["v"] == written
+    assert type(out["v"]) is type(written)
+    [error] = errors_of(out)
+    assert error["reason"].startswith(f"{action}: cannot convert 'v'")
+    assert error["reason"].endswith(f"; wrote {written!r}")
+
+
+@pytest.mark.parametrize(
+    ("action", "value"),
+    [("cast_to_int", None), ("cast_to_int", [1]), ("cast_to_float", {"a": 1})],
+)
+def test_cast_of_a_value_that_is_no_text_or_number_is_tagged_and_kept(
+    action: str, value: Any
+) -> None:
     out = apply({"action": action, "source_fields": ["v"]}, {"v": value})
     assert out["v"] == value
-    assert errors_of(out)[0]["reason"].startswith(f"{action}: cannot convert 'v'")
+    assert errors_of(out)[0][
+        "reason"
+    ] == f"{action}: cannot convert 'v' ({type(value).__name__}" + (
+        f" of length {len(value)})" if isinstance(value, (list, dict)) else ")"
+    )
+
+
+def test_lumbermill_cast_example_castable_and_not() -> None:
+    """LumberMill's TestModifyFields.testCastToInteger / testCastToFloat."""
+    text = (
+        "Three shall be the number thou shalt count, and the number of the counting shall be three."
+    )
+    for action, castable, number in (("cast_to_int", "3", 3), ("cast_to_float", "3.0", 3.0)):
+        options = {"action": action, "source_fields": ["castable", "non-castable", "not-existing"]}
+        out = apply(options, {"castable": castable, "non-castable": text})
+        assert (out["castable"], out["non-castable"]) == (number, 0)
+        assert len(errors_of(out)) == 1
 
 
 def test_case_into_target_fields() -> None:
@@ -322,3 +354,88 @@ def test_missing_source_fields_are_ignored_and_counted() -> None:
     assert "b" not in out
     assert not errors_of(out)
     assert module.stats.counts["missing_source"] == 1
+
+
+def test_slice_lumbermill_example() -> None:
+    """LumberMill's TestModifyFields.testSlice."""
+    options = {
+        "action": "slice",
+        "start": 6,
+        "end": None,
+        "source_field": "Last name",
+        "target_field": "Shorter last name",
+    }
+    out = apply(options, {"First name": "Johann", "Last name": "Gambolputty"})
+    assert out["Shorter last name"] == "putty"
+    assert out["Last name"] == "Gambolputty"
+
+
+@pytest.mark.parametrize(
+    ("bounds", "value", "expected"),
+    [
+        ({}, "Gambolputty", "Gambolputty"),
+        ({"end": 5}, "Gambolputty", "Gambo"),
+        ({"start": -5}, "Gambolputty", "putty"),
+        ({"start": 1, "end": -1}, [1, 2, 3, 4], [2, 3]),
+        ({"start": 20}, "short", ""),
+    ],
+)
+def test_slice_reads_start_and_end_as_python_does(
+    bounds: dict[str, Any], value: Any, expected: Any
+) -> None:
+    options = {"action": "slice", "source_field": "v", "target_field": "t", **bounds}
+    assert apply(options, {"v": value})["t"] == expected
+
+
+@pytest.mark.parametrize("value", [5, None, {"a": 1}])
+def test_slice_tags_a_value_that_cannot_be_sliced(value: Any) -> None:
+    out = apply({"action": "slice", "source_field": "v", "target_field": "t"}, {"v": value})
+    assert "t" not in out
+    assert errors_of(out)[0]["reason"].startswith("slice: 'v' is a ")
+
+
+def test_strip_in_place_and_to_target() -> None:
+    assert apply({"action": "strip", "source_field": "v"}, {"v": "  spam \n"})["v"] == "spam"
+    options = {"action": "strip", "source_field": "v", "target_field": "t"}
+    assert fields(apply(options, {"v": "\teggs "})) == {"v": "\teggs ", "t": "eggs"}
+
+
+def test_strip_of_a_missing_field_is_counted_not_tagged() -> None:
+    module = build("ModifyFields", {"action": "strip", "source_field": "v"})
+    [out] = run(module, [{"x": 1}])
+    assert not errors_of(out)
+    assert module.stats.counts["missing_source"] == 1
+
+
+@pytest.mark.parametrize("spelling", ["replace", "target_field_pattern"])
+def test_rename_regex_lumbermill_example(spelling: str) -> None:
+    """LumberMill's TestModifyFields.testRenameRegex ('replace'; GambolPutty's name too)."""
+    options = {
+        "action": "rename_regex",
+        "regex": r"(Gam[Bb]olputty)\s+(Johann)-(.*)",
+        spelling: r"\2 \1 \3",
+    }
+    event = {
+        "Gambolputty Johann-de von": 1,
+        "Gambolputty Johann-de von Ausfern": 2,
+        "Gambolputty Johann-de von Ausfern Schlingern Schlendern": 3,
+    }
+    assert fields(apply(options, event)) == {
+        "Johann Gambolputty de von": 1,
+        "Johann Gambolputty de von Ausfern": 2,
+        "Johann Gambolputty de von Ausfern Schlingern Schlendern": 3,
+    }
+
+
+def test_lumbermill_upper_and_lower_with_target_fields() -> None:
+    """LumberMill's TestModifyFields.testUpper and testLowerWithTargetFields."""
+    event = {"First name": "Johann", "Last name": "Gambolputty"}
+    upper = apply({"action": "upper", "source_fields": ["First name", "Last name"]}, event)
+    assert (upper["First name"], upper["Last name"]) == ("JOHANN", "GAMBOLPUTTY")
+    options = {
+        "action": "lower",
+        "source_fields": ["First name", "Last name"],
+        "target_fields": ["First name lower", "Last name lower"],
+    }
+    lower = apply(options, event)
+    assert (lower["First name lower"], lower["Last name lower"]) == ("johann", "gambolputty")

@@ -8,14 +8,20 @@ from typing import Any
 
 import pytest
 
-from gp_celery.modules.modifiers.modify_fields.options import ACTIONS, parse_regex_flags
+from gp_celery.config import ConfigError, parse_config
+from gp_celery.docs import module_doc
+from gp_celery.modules.modifiers.modify_fields import ModifyFields, ModifyFieldsOptions
+from gp_celery.modules.types import option_names, parse_flags
 from gp_celery.testing import BuildError, build
+
+ACTIONS = ModifyFieldsOptions.variants
 
 MINIMAL: dict[str, dict[str, Any]] = {
     "keep": {"source_fields": ["a"]},
     "delete": {"source_fields": ["a"]},
     "concat": {"source_fields": ["a"], "target_field": "t"},
     "insert": {"target_field": "t", "value": "v"},
+    "slice": {"source_field": "a", "target_field": "t"},
     "string_replace": {"source_field": "a", "old": "x", "new": "y"},
     "replace": {"source_field": "a", "regex": "x", "with": "y"},
     "rename": {"source_field": "a", "target_field": "t"},
@@ -26,6 +32,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     # the lookbehind keeps findall linear on a long run of word characters
     "key_value_regex": {"source_field": "a", "regex": r"(?<!\w)(\w+)=(\w+)"},
     "split": {"source_field": "a"},
+    "strip": {"source_field": "a"},
     "merge": {"source_fields": ["a"], "target_field": "t"},
     "join": {"source_field": "a", "target_field": "t"},
     "cast_to_int": {"source_fields": ["a"]},
@@ -48,24 +55,40 @@ def test_minimal_options_build(action: str) -> None:
     build("ModifyFields", {"action": action, **MINIMAL[action]})
 
 
+def required_options(action: str) -> list[str]:
+    """The options an action cannot do without, by their first name."""
+    variant = ACTIONS[action]
+    first: dict[str, str] = {}
+    for name, field in option_names(variant).items():
+        first.setdefault(field, name)
+    return [
+        first[field]
+        for field, info in variant.model_fields.items()
+        if info.is_required() and field != "action"
+    ]
+
+
 @pytest.mark.parametrize(
     ("action", "required"),
-    [(action, name) for action, (required, _) in sorted(ACTIONS.items()) for name in required],
+    [(action, name) for action in sorted(ACTIONS) for name in required_options(action)],
 )
 def test_each_required_option_is_named_when_missing(action: str, required: str) -> None:
-    shown = "with" if required == "with_" else required
     options = {"action": action, **MINIMAL[action]}
-    del options[shown]
-    with pytest.raises(BuildError, match=f"action '{action}' needs '{shown}'"):
+    del options[required]
+    with pytest.raises(BuildError, match=f"{required}: action '{action}' needs '{required}'"):
         build("ModifyFields", options)
 
 
-def test_option_of_another_action_is_named() -> None:
-    with pytest.raises(BuildError, match="action 'keep' does not take 'map' and 'target_field'"):
+def test_each_option_of_another_action_is_its_own_error() -> None:
+    with pytest.raises(BuildError) as caught:
         build(
             "ModifyFields",
             {"action": "keep", "source_fields": ["a"], "target_field": "t", "map": {}},
         )
+    assert str(caught.value).splitlines() == [
+        "<build>:1: ModifyFields: map: action 'keep' does not take 'map'",
+        "<build>:1: ModifyFields: target_field: action 'keep' does not take 'target_field'",
+    ]
 
 
 def test_unknown_action_lists_the_valid_ones() -> None:
@@ -95,8 +118,8 @@ def test_lumbermill_lower_and_upper_spellings_are_accepted() -> None:
 
 
 def test_regex_flags_are_parsed_without_eval() -> None:
-    assert parse_regex_flags("re.MULTILINE | re.DOTALL") == re.MULTILINE | re.DOTALL
-    assert parse_regex_flags("I") == re.IGNORECASE
+    assert parse_flags("re.MULTILINE | re.DOTALL") == re.MULTILINE | re.DOTALL
+    assert parse_flags("I") == re.IGNORECASE
 
 
 @pytest.mark.parametrize("flags", ["__import__('os').system('true')", "re.MULTILINE + 1", 4])
@@ -119,7 +142,7 @@ def test_bad_regex_keeps_the_re_error_detail() -> None:
 
 
 def test_bad_group_reference_in_replacement_is_a_load_error() -> None:
-    with pytest.raises(BuildError, match="'with': bad replacement: invalid group reference 2"):
+    with pytest.raises(BuildError, match="with: bad replacement: invalid group reference 2"):
         build(
             "ModifyFields",
             {"action": "replace", "source_field": "a", "regex": "(x)", "with": r"\2"},
@@ -174,3 +197,39 @@ def test_bad_field_name_is_rejected() -> None:
 
 def test_map_with_yaml_int_keys_builds_through_the_loader() -> None:
     build("ModifyFields", {"action": "map", "source_field": "a", "map": {200: "OK"}})
+
+
+def test_a_wrong_option_is_located_at_its_own_line() -> None:
+    text = """\
+- ModifyFields:
+    action: rename_regex
+    regex: x
+    replace: y
+    target_field_pattern: z
+    source_fields: [a]
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "p.yml")
+    assert str(caught.value).splitlines() == [
+        "p.yml:4: ModifyFields: replace: set 'target_field_pattern' or 'replace', not both",
+        "p.yml:6: ModifyFields: source_fields: action 'rename_regex' does not take 'source_fields'",
+    ]
+
+
+def test_the_page_says_which_option_belongs_to_which_action() -> None:
+    doc = module_doc(ModifyFields)
+    assert [option.name for option in doc.options] == ["action"]
+    by_action = {
+        variant.name: [option.name for option in variant.options] for variant in doc.variants
+    }
+    assert by_action["action: rename"] == ["source_field", "target_field"]
+    assert by_action["action: hash, anonymize"] == [
+        "source_fields",
+        "target_fields",
+        "algorithm",
+        "salt",
+    ]
+    assert by_action["action: replace"] == ["source_field", "regex", "with"]
+    shown = {tag for name in by_action for tag in name.removeprefix("action: ").split(", ")}
+    assert shown == set(ACTIONS)
+    assert all(variant.summary for variant in doc.variants)

@@ -15,7 +15,6 @@ from gp_celery.modules.parsers.grok import (
     expand,
     load_library,
     optional_groups,
-    parse_flags,
     parse_library,
 )
 
@@ -233,32 +232,6 @@ def test_library_lines_must_be_name_and_regex() -> None:
     with pytest.raises(GrokError, match=r"extra:4: expected 'NAME regex'"):
         parse_library(text, "extra")
     assert parse_library("# c\nGOOD  \\d+  \n") == {"GOOD": "\\d+"}
-
-
-@pytest.mark.parametrize(
-    ("text", "flags"),
-    [
-        (None, re.RegexFlag(0)),
-        ("", re.RegexFlag(0)),
-        ("re.MULTILINE | re.DOTALL", re.MULTILINE | re.DOTALL),
-        ("MULTILINE|IGNORECASE", re.MULTILINE | re.IGNORECASE),
-        ("re.I", re.IGNORECASE),
-        ("verbose, ascii", re.VERBOSE | re.ASCII),
-    ],
-)
-def test_flags_come_from_a_whitelist(text: str | None, flags: re.RegexFlag) -> None:
-    assert parse_flags(text) == flags
-
-
-@pytest.mark.parametrize("text", ["re.LOCALE", "os.system('rm -rf /')", "MULTILINE | BOGUS"])
-def test_unknown_flags_are_errors_naming_the_flag(text: str) -> None:
-    with pytest.raises(ValueError, match="unknown regex flag"):
-        parse_flags(text)
-
-
-def test_flags_must_be_text() -> None:
-    with pytest.raises(ValueError, match="flags must be a string"):
-        parse_flags(8)
 
 
 @pytest.mark.parametrize(

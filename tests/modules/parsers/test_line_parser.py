@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from gp_celery.config import ConfigError, parse_config
 from gp_celery.event import EVENT_ID, errors_of, metadata
 from gp_celery.testing import BuildError, build, run
 
@@ -142,3 +143,18 @@ def test_oversize_and_garbage_fan_out_to_the_documented_count(value: Any, count:
 def test_bad_options_are_rejected(options: dict[str, Any], message: str) -> None:
     with pytest.raises(BuildError, match=message):
         parser(**options)
+
+
+def test_lumbermill_source_field_spelling() -> None:
+    out = run(parser(source_field="raw", seperator="|"), [{"raw": "message-a|message-b"}])
+    assert [event["data"] for event in out] == ["message-a", "message-b"]
+    assert all("raw" not in event for event in out)
+
+
+def test_source_field_and_source_fields_together_are_a_located_error() -> None:
+    text = "- LineParser:\n    source_fields: [a]\n    source_field: b\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "p.yml")
+    assert str(caught.value) == (
+        "p.yml:3: LineParser: source_field: set 'source_fields' or 'source_field', not both"
+    )

@@ -150,3 +150,48 @@ def test_seed_stdin_example_prints_the_documented_fields(
         assert f"'{key}': {SEED_EVENT[key]!r}," in out or f"'{key}': {SEED_EVENT[key]!r}}}" in out
     assert "'event_type': 'httpd_access_log'" in out
     assert " 'data': '192.168.2.20 - - [28/Jul/2006:10:27:10 -0300] " in out
+
+
+def test_fields_print_only_those_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    sink = build("StdOutSink", {"fields": ["remote_ip", "gambolputty.event_type", "absent"]})
+    assert run(sink, [SEED_EVENT]) == []
+    assert capsys.readouterr().out == (
+        "{'gambolputty.event_type': 'httpd_access_log', 'remote_ip': '192.168.2.20'}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "printed"),
+    [
+        ({"pretty_print": False, "fields": "http_status"}, "{'http_status': '200'}\n"),
+        ({"json_lines": True, "fields": ["http_status", "bytes_send"]}, None),
+    ],
+)
+def test_fields_work_with_every_form_but_format(
+    options: dict[str, Any], printed: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(build("StdOutSink", options), [SEED_EVENT])
+    out = capsys.readouterr().out
+    if printed is None:
+        assert orjson.loads(out) == {"http_status": "200", "bytes_send": "3395"}
+    else:
+        assert out == printed
+
+
+def test_fields_leave_the_events_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    events = [{"a": 1, "b": 2}]
+    assert build("StdOutSink", {"fields": ["a"]}).write(events) == []
+    assert events == [{"a": 1, "b": 2}]
+    assert capsys.readouterr().out == "{'a': 1}\n"
+
+
+def test_fields_and_format_together_are_an_error_at_fields() -> None:
+    with pytest.raises(BuildError, match="fields: set 'format' or 'fields', not both"):
+        build("StdOutSink", {"format": "$(a)", "fields": ["a"]})
+
+
+def test_lumbermill_format_example(capsys: pytest.CaptureFixture[str]) -> None:
+    """LumberMill's TestStdOut.testFormat, with the metadata key both generations share."""
+    data = "One thing is for sure; a sheep is not a creature of the air."
+    run(build("StdOutSink", {"format": "$(data) - $(gambolputty.event_type)"}), [{"data": data}])
+    assert capsys.readouterr().out == f"{data} - Unknown\n"

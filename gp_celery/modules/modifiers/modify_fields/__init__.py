@@ -2,54 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final
-
 from gp_celery.event import Batch
 from gp_celery.modules.base import Example, Modifier
-from gp_celery.modules.modifiers.modify_fields import pairs, structure, values
-from gp_celery.modules.modifiers.modify_fields.common import Action, Reporter
+from gp_celery.modules.modifiers.modify_fields import convert, pairs, rename, structure, values
 from gp_celery.modules.modifiers.modify_fields.options import ModifyFieldsOptions
 from gp_celery.modules.registry import register
 
 __all__ = ["ModifyFields", "ModifyFieldsOptions"]
 
-BUILDERS: Final[dict[str, Callable[[ModifyFieldsOptions, Reporter], Action]]] = {
-    "keep": structure.build_keep,
-    "delete": structure.build_delete,
-    "concat": structure.build_concat,
-    "insert": structure.build_insert,
-    "rename": structure.build_rename,
-    "rename_regex": structure.build_rename_regex,
-    "rename_replace": structure.build_rename_replace,
-    "merge": structure.build_merge,
-    "split": structure.build_split,
-    "join": structure.build_join,
-    "key_value": pairs.build_key_value,
-    "key_value_regex": pairs.build_key_value_regex,
-    "string_replace": values.build_string_replace,
-    "replace": values.build_replace,
-    "map": values.build_map,
-    "cast_to_int": values.build_cast,
-    "cast_to_float": values.build_cast,
-    "cast_to_str": values.build_cast,
-    "cast_to_bool": values.build_cast,
-    "lowercase": values.build_case,
-    "uppercase": values.build_case,
-    "hash": values.build_hash,
-    "anonymize": values.build_hash,
-}
+ModifyFieldsOptions.declare_variants(
+    "action",
+    [
+        structure.KeepOptions,
+        structure.DeleteOptions,
+        structure.ConcatOptions,
+        structure.InsertOptions,
+        values.SliceOptions,
+        values.StringReplaceOptions,
+        values.ReplaceOptions,
+        rename.RenameOptions,
+        rename.RenameRegexOptions,
+        rename.RenameReplaceOptions,
+        values.MapOptions,
+        pairs.KeyValueOptions,
+        pairs.KeyValueRegexOptions,
+        structure.SplitOptions,
+        values.StripOptions,
+        structure.MergeOptions,
+        structure.JoinOptions,
+        convert.CastOptions,
+        convert.HashOptions,
+        convert.CaseOptions,
+    ],
+    aliases={"lower": "lowercase", "upper": "uppercase"},  # LumberMill's spellings
+    refused={
+        "cast": "action 'cast' is not implemented (GambolPutty's dropped every event); "
+        "use cast_to_int, cast_to_float, cast_to_str or cast_to_bool",
+    },
+)
 
 
 @register
 class ModifyFields(Modifier[ModifyFieldsOptions]):
     """Change fields with one action: rename, delete, map, cast, hash, split, ...
 
-    Actions: keep, delete, concat, insert, string_replace, replace, rename, rename_regex,
-    rename_replace, map, key_value, key_value_regex, split, merge, join, cast_to_int,
-    cast_to_float, cast_to_str, cast_to_bool, hash, anonymize (= hash), and LumberMill's
-    lowercase/uppercase (also spelled lower/upper). Each action checks its options at load:
-    a missing or foreign option is a configuration error (GambolPutty checked nothing).
+    Each action has its own options (listed per action below) and checks them at load: a
+    missing option, or one that belongs to another action, is a configuration error at that
+    option's line (GambolPutty checked nothing). LumberMill's lower/upper are accepted for
+    lowercase/uppercase.
 
     A missing source field is ignored, as in GambolPutty, and counted (``missing_source``).
     A value of the wrong type (a list where text is needed, ...) tags the event instead.
@@ -58,9 +58,11 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
 
     - ``map``: YAML int keys also match the same digits as text and vice versa, so the seed
       README's ``http_status`` map works on the strings RegexParser captures.
-    - ``cast_to_int``/``cast_to_float``: an unparsable value is left as it was and the event is
-      tagged; GambolPutty wrote 0, which looks like real data. ``cast_to_int`` parses integer
-      text exactly (GambolPutty went through float and lost digits).
+    - ``cast_to_int``/``cast_to_float``: text that is no number (or NaN, infinity, out of
+      range) becomes 0 / 0.0 as in GambolPutty, and the event is tagged so the substitute is
+      not mistaken for real data. A list, map or None is left as it was and tagged.
+      ``cast_to_int`` parses integer text exactly (GambolPutty went through float and lost
+      digits).
     - ``cast_to_bool``: 'false', '0', 'no', 'off' and '' (any case) are False; GambolPutty used
       Python's bool(), for which 'false' is True.
     - ``key_value``: well-formed pairs are kept when another pair is malformed (GambolPutty
@@ -71,6 +73,10 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
     - ``regex`` flags ``[pattern, 're.I | re.M']`` are looked up by name, never eval'd.
     - ``hash``: ``murmur`` needs mmh3 installed, else the config is rejected at load.
     - ``cast`` is rejected: GambolPutty's was broken (it dropped every event).
+
+    LumberMill's ``slice`` (``start``, ``end``), ``strip`` and ``rename_regex`` with
+    ``replace`` (its name for ``target_field_pattern``) work as LumberMill documents them.
+    ``slice`` takes text or a list; ``strip`` tags a value that is not text.
     """
 
     aliases = ("modifier.Field",)
@@ -84,6 +90,22 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
             options={"action": "cast_to_int", "source_fields": ["bytes_send"]},
             given=[{"bytes_send": "3395"}],
             expect=[{"bytes_send": 3395}],
+        ),
+        Example(
+            options={"action": "cast_to_int", "source_fields": ["bytes_send"]},
+            given=[{"bytes_send": "-"}],
+            expect=[{"bytes_send": 0}],
+            note="Text that is no number becomes 0, as in GambolPutty; the event is tagged.",
+        ),
+        Example(
+            options={
+                "action": "slice",
+                "source_field": "Last name",
+                "target_field": "Shorter last name",
+                "start": 6,
+            },
+            given=[{"Last name": "Gambolputty"}],
+            expect=[{"Shorter last name": "putty"}],
         ),
         Example(
             options={"action": "hash", "source_fields": ["remote_ip"]},
@@ -118,7 +140,7 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
     ]
 
     def setup(self) -> None:
-        self._action = BUILDERS[self.options.action](self.options, self)
+        self._action = self.options.build(self)
 
     def process(self, events: Batch) -> Batch:
         action = self._action

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from gp_celery.event import Event, FieldPath
 from gp_celery.modules.base import ModuleStats
-
-T = TypeVar("T")
 
 Action = Callable[[Event], None]
 """One action compiled from the options, applied to one event in place."""
@@ -42,10 +40,3 @@ def set_field(path: FieldPath, event: Event, value: Any) -> str | None:
 def missing(reporter: Reporter) -> None:
     """A source field is absent: GambolPutty ignores that silently; we count it."""
     reporter.stats.incr("missing_source")
-
-
-def given(value: T | None) -> T:
-    """An option the action requires; the options validator has made sure it is set."""
-    if value is None:
-        raise TypeError("required option missing: the options validator did not run")
-    return value

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from typing import Literal
 
-from gp_celery.event import MISSING, Event, field_path
+from pydantic import field_validator
+
+from gp_celery.event import META, MISSING, Event, field_path
 from gp_celery.modules.modifiers.modify_fields.common import (
     Action,
     Reporter,
     describe,
-    given,
     missing,
     set_field,
 )
-from gp_celery.modules.modifiers.modify_fields.options import ModifyFieldsOptions
-from gp_celery.modules.modifiers.modify_fields.structure import META_KEY
+from gp_celery.modules.modifiers.modify_fields.options import ModifyFieldsOptions, Separator
+from gp_celery.modules.types import FieldName, FlaggedRegex
 
 Pairs = Callable[[str], dict[str, str]]
 
@@ -39,50 +42,84 @@ def split_pairs(text: str, line_separator: str, kv_separator: str) -> tuple[dict
     return pairs, malformed
 
 
-def _build_pairs_action(options: ModifyFieldsOptions, reporter: Reporter, extract: Pairs) -> Action:
-    source = field_path(given(options.source_field))
-    target = field_path(options.target_field) if options.target_field else None
-    prefix, action = options.prefix or "", options.action
+class _PairsOptions(ModifyFieldsOptions):
+    """What key_value and key_value_regex share: where the text is and the pairs go."""
 
-    def store_pairs(event: Event) -> None:
-        value = source.get(event)
-        if value is MISSING:
-            missing(reporter)
-            return
-        if not isinstance(value, str):
-            reporter.fail(event, f"{action}: {source.dotted!r} is a {describe(value)}, not text")
-            return
-        pairs = extract(value)
-        if prefix:
-            pairs = {prefix + key: item for key, item in pairs.items()}
-        if target is not None:
-            if problem := set_field(target, event, pairs):
-                reporter.fail(event, f"{action}: {problem}")
-            return
-        if META_KEY in pairs:  # data must never overwrite the event's metadata
-            del pairs[META_KEY]
-            reporter.fail(event, f"{action}: key {META_KEY!r} in the data was skipped")
-        event.update(pairs)
+    source_field: FieldName
+    """The text holding the pairs."""
+    target_field: FieldName | None = None
+    """Put the pairs into this field as a dict; None = merge them into the event."""
+    prefix: str | None = None
+    """Put in front of every key."""
 
-    return store_pairs
+    def _store(self, reporter: Reporter, extract: Pairs) -> Action:
+        source = field_path(self.source_field)
+        target = field_path(self.target_field) if self.target_field else None
+        prefix, action = self.prefix or "", self.action
+
+        def store_pairs(event: Event) -> None:
+            value = source.get(event)
+            if value is MISSING:
+                missing(reporter)
+                return
+            if not isinstance(value, str):
+                reason = f"{source.dotted!r} is a {describe(value)}, not text"
+                reporter.fail(event, f"{action}: {reason}")
+                return
+            pairs = extract(value)
+            if prefix:
+                pairs = {prefix + key: item for key, item in pairs.items()}
+            if target is not None:
+                if problem := set_field(target, event, pairs):
+                    reporter.fail(event, f"{action}: {problem}")
+                return
+            if META in pairs:  # data must never overwrite the event's metadata
+                del pairs[META]
+                reporter.fail(event, f"{action}: key {META!r} in the data was skipped")
+            event.update(pairs)
+
+        return store_pairs
 
 
-def build_key_value(options: ModifyFieldsOptions, reporter: Reporter) -> Action:
-    line_separator, kv_separator = options.line_separator or "", options.kv_separator or ""
+class KeyValueOptions(_PairsOptions):
+    """Split text into pairs, then each pair into key and value (at its first separator)."""
 
-    def extract(text: str) -> dict[str, str]:
-        pairs, malformed = split_pairs(text, line_separator, kv_separator)
-        if malformed:
-            reporter.stats.incr("malformed_pairs", malformed)
-        return pairs
+    action: Literal["key_value"]
+    line_separator: Separator
+    """Separates the pairs."""
+    kv_separator: Separator
+    """Separates key from value (the first one in a pair counts)."""
 
-    return _build_pairs_action(options, reporter, extract)
+    def build(self, reporter: Reporter) -> Action:
+        line_separator, kv_separator = self.line_separator, self.kv_separator
+
+        def extract(text: str) -> dict[str, str]:
+            pairs, malformed = split_pairs(text, line_separator, kv_separator)
+            if malformed:
+                reporter.stats.incr("malformed_pairs", malformed)
+            return pairs
+
+        return self._store(reporter, extract)
 
 
-def build_key_value_regex(options: ModifyFieldsOptions, reporter: Reporter) -> Action:
-    regex = given(options.regex)
+class KeyValueRegexOptions(_PairsOptions):
+    """Find every key/value pair with a regex of two groups."""
 
-    def extract(text: str) -> dict[str, str]:
-        return dict(regex.findall(text))  # the validator made sure of two groups
+    action: Literal["key_value_regex"]
+    regex: FlaggedRegex
+    """Two groups, key and value, e.g. '([^=&?]+)=([^&=?]+)'; or [pattern, flags]."""
 
-    return _build_pairs_action(options, reporter, extract)
+    @field_validator("regex")
+    @classmethod
+    def _two_groups(cls, regex: re.Pattern[str]) -> re.Pattern[str]:
+        if regex.groups != 2:
+            raise ValueError(f"needs two groups (key, value), found {regex.groups}")
+        return regex
+
+    def build(self, reporter: Reporter) -> Action:
+        regex = self.regex
+
+        def extract(text: str) -> dict[str, str]:
+            return dict(regex.findall(text))
+
+        return self._store(reporter, extract)

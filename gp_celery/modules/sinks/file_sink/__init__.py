@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from gp_celery.event import Batch, Event
-from gp_celery.modules.base import Failure, Sink
+from gp_celery.modules.base import Example, Failure, Sink
 from gp_celery.modules.registry import register
-from gp_celery.modules.sinks.file_sink.encode import (
+from gp_celery.modules.sinks.encoding import (
     Encoded,
     encode_json_lines,
     encode_rendered,
@@ -21,8 +21,6 @@ from gp_celery.modules.sinks.file_sink.options import FileSinkOptions
 from gp_celery.modules.sinks.file_sink.paths import PathTemplate
 
 __all__ = ["FileSink", "FileSinkOptions"]
-
-WARN_EVERY_SECS = 10.0
 
 
 @register
@@ -48,6 +46,20 @@ class FileSink(Sink[FileSinkOptions]):
     """
 
     aliases = ("output.File",)
+    examples = [
+        Example(
+            options={"file_name": "/var/log/gp/$(host)-%Y-%m-%d.log"},
+            given=[{"host": "web1", "data": "GET / 200"}, {"host": "web1", "data": "GET /x 404"}],
+            expect=[{"data": "GET / 200"}, {"data": "GET /x 404"}],
+            note="Appends the lines 'GET / 200' and 'GET /x 404' to today's web1 file (UTC).",
+        ),
+        Example(
+            options={"file_name": "/var/log/gp/events.jsonl", "json_lines": True},
+            given=[{"data": "GET / 200", "http_status": 200}],
+            expect=[{"data": "GET / 200", "http_status": 200}],
+            note="Appends each whole event, metadata included, as one JSON line.",
+        ),
+    ]
 
     def setup(self) -> None:
         options = self.options
@@ -59,8 +71,6 @@ class FileSink(Sink[FileSinkOptions]):
         self._compress = self._compressor(options.compress)
         self._clock = 0.0  # the runner's clock, as last seen in tick()
         self._last_sync = 0.0
-        self._last_warning = float("-inf")
-        self._unwarned = 0
 
     @staticmethod
     def _compressor(kind: str | None) -> Callable[[bytes], bytes] | None:
@@ -103,8 +113,12 @@ class FileSink(Sink[FileSinkOptions]):
             self._handles.append(path, payload, self._clock)
         except OSError as error:
             retriable = is_retriable(error)
-            self._warn(
-                "writing %s failed (%s); %s", path, error, "retry" if retriable else "dead letter"
+            self.warn_limited(
+                "write",
+                "writing %s failed (%s); %s.",
+                path,
+                error,
+                "the events are retried" if retriable else "the events go to the dead letters",
             )
             failed = {at for at, _ in unencodable}
             failures += [
@@ -133,16 +147,9 @@ class FileSink(Sink[FileSinkOptions]):
 
     def _sync(self) -> None:
         for path, error in self._handles.sync():
-            self._warn(
-                "fsync of %s failed (%s); the file is reopened on the next write", path, error
+            self.warn_limited(
+                "fsync",
+                "fsync of %s failed (%s); the file is reopened on the next write.",
+                path,
+                error,
             )
-
-    def _warn(self, message: str, *args: object) -> None:
-        """Log a warning at most every WARN_EVERY_SECS, with how many were left out."""
-        now = time.monotonic()
-        if now - self._last_warning < WARN_EVERY_SECS:
-            self._unwarned += 1
-            return
-        suffix = f" ({self._unwarned} similar warnings suppressed)" if self._unwarned else ""
-        self.log.warning("%s: " + message + suffix, self.label, *args)
-        self._last_warning, self._unwarned = now, 0

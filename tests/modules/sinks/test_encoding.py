@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from gp_celery.expressions import compile_template
-from gp_celery.modules.sinks.file_sink.encode import (
+from gp_celery.modules.sinks.encoding import (
     encode_json_lines,
     encode_rendered,
     encode_text,

@@ -1,6 +1,6 @@
-"""Turning a batch into bytes (JSON lines or rendered lines), and which OS errors to retry.
+"""What sinks share: a batch as bytes (JSON or rendered lines) and which OS errors to retry.
 
-Shared by FileSink and StdOutSink: both write a whole batch with one call, and both must not
+Used by FileSink and StdOutSink: both write a whole batch with one call, and both must not
 let one odd event (a set, bytes, a lone surrogate, an int beyond 64 bits) fail the batch.
 """
 
@@ -10,12 +10,13 @@ import errno
 import json
 import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
 from gp_celery import expressions
 from gp_celery.event import Event
+from gp_celery.modules.parsers.codec import jsonable
 
 RETRIABLE_ERRNOS: Final = frozenset(
     {
@@ -47,15 +48,6 @@ def is_retriable(error: OSError) -> bool:
     return error.errno in RETRIABLE_ERRNOS
 
 
-def _jsonable(value: Any) -> Any:
-    """orjson's fallback for types JSON has no word for."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "backslashreplace")
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
-
-
 def json_line(event: Event) -> bytes:
     """One event as compact JSON; odd values are converted, never dropped.
 
@@ -70,9 +62,9 @@ def json_line(event: Event) -> bytes:
     except TypeError:
         pass
     try:
-        return orjson.dumps(event, default=_jsonable, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(event, default=jsonable, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:
-        text = json.dumps(event, default=_jsonable, ensure_ascii=False)
+        text = json.dumps(event, default=jsonable, ensure_ascii=False)
         return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
