@@ -28,8 +28,8 @@ from gp_celery.worker.stage import run_task
 log = logging.getLogger(__name__)
 
 HAND_ON_ERRORS: Final = (OperationalError, RedisError)
-"""The broker or Redis refused what a task hands on (crossing batches, dead letters, a
-parked chunk): e.g. down, or at maxmemory."""
+"""The broker or Redis failed a task's reads or writes (its chunk, crossing batches, dead
+letters, a parked chunk): e.g. down, or at maxmemory."""
 REQUEUE_PAUSE_SECS: Final = 1.0
 EXIT_CONFIG: Final = 78
 """sysexits' EX_CONFIG: a worker whose config cannot run stops at once, with this code."""
@@ -71,8 +71,8 @@ def run_stage(self: Task[Any, Any], entry: str, queue: str, digest: str, payload
         # broker cannot take it back now, it returns after the visibility timeout). The
         # pause keeps a lasting failure from spinning through the same chunk.
         log.error(  # noqa: TRY400 - the message says what happens; no traceback needed
-            "A task for queue '%s' could not finish handing on (%s: %s); it goes back to "
-            "the queue and runs again.",
+            "A task for queue '%s' could not read its data or hand on what it made "
+            "(%s: %s); it goes back to the queue and runs again.",
             queue,
             type(error).__name__,
             error,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
@@ -59,6 +60,15 @@ class LetterBox(Protocol):
     def send(self, letters: list[Letter]) -> None: ...
 
 
+def log_set_aside(letters: list[Letter], where: str) -> None:
+    """One line per node, kind and error, with how many events: never one per event."""
+    groups: Counter[tuple[str, str, str]] = Counter()
+    for letter in letters:
+        groups[letter.node, letter.kind, letter.error] += len(letter.events)
+    for (node, kind, error), events in groups.items():
+        log.error("%s: %d events set aside (%s: %s); kept in %s.", node, events, kind, error, where)
+
+
 class RedisLetters:
     """Letters as JSON on Redis lists: dead letters and parked chunks apart."""
 
@@ -68,19 +78,15 @@ class RedisLetters:
     def send(self, letters: list[Letter]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for letter in letters:
-            key = PARKED_KEY if letter.kind == "parked" else DEAD_LETTER_KEY
-            pipe.rpush(key, letter.to_json())
+            pipe.rpush(self.key_of(letter), letter.to_json())
         pipe.execute()
-        for letter in letters:
-            where = PARKED_KEY if letter.kind == "parked" else DEAD_LETTER_KEY
-            log.error(
-                "%s: %d events set aside (%s: %s); kept in Redis list '%s'.",
-                letter.node,
-                len(letter.events),
-                letter.kind,
-                letter.error,
-                where,
-            )
+        for key in {self.key_of(letter) for letter in letters}:
+            mine = [letter for letter in letters if self.key_of(letter) == key]
+            log_set_aside(mine, f"Redis list '{key}'")
+
+    @staticmethod
+    def key_of(letter: Letter) -> str:
+        return PARKED_KEY if letter.kind == "parked" else DEAD_LETTER_KEY
 
 
 class FileLetters:
@@ -95,16 +101,8 @@ class FileLetters:
         lines = b"".join(letter.to_json() + b"\n" for letter in letters)
         with self._lock, self.path.open("ab") as handle:
             handle.write(lines)
-        events = sum(len(letter.events) for letter in letters)
-        self.count += events
-        log.error(
-            "%s: %d events set aside (%s); kept in %s (%d so far).",
-            letters[0].node if letters else "?",
-            events,
-            letters[0].error if letters else "",
-            self.path,
-            self.count,
-        )
+        self.count += sum(len(letter.events) for letter in letters)
+        log_set_aside(letters, f"{self.path} ({self.count} events so far)")
 
 
 def failed_letters(node: str, events: Batch, attempts: int, digest: str) -> list[Letter]:

@@ -47,6 +47,10 @@ class BrokerSettings:
     sweep_secs: float = 30.0
     """How often a worker looks for stored chunks whose task message was lost
     (GP_SWEEP_SECS)."""
+    sweep_grace_secs: float = 60.0
+    """Only chunks stored longer ago than this are looked at (GP_SWEEP_GRACE_SECS): a
+    listener sends a chunk's message right after storing it, or keeps retrying while the
+    broker is away, and a chunk it is still sending must not be sent twice."""
 
     @classmethod
     def from_env(
@@ -65,6 +69,7 @@ class BrokerSettings:
             ),
             version_retries=int(env.get("GP_VERSION_RETRIES", 10)),
             sweep_secs=float(env.get("GP_SWEEP_SECS", 30)),
+            sweep_grace_secs=float(env.get("GP_SWEEP_GRACE_SECS", 60)),
         )
 
     @property

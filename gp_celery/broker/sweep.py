@@ -73,7 +73,8 @@ class Sweeper:
     interval: float
     grace: float = 60.0
     """Only keys stored longer ago than this are looked at: a message is sent right after
-    its data is stored, so a younger key may simply not be sent yet."""
+    its data is stored (or again and again while the broker is away), so a younger key may
+    simply not be sent yet."""
     _next: float = 0.0
 
     def sweep_if_due(self, now: float) -> int:
@@ -87,6 +88,9 @@ class Sweeper:
 
     def sweep(self) -> int:
         routes = self.store.stored_before(time.time() - self.grace)
+        if not routes:
+            self.client.delete(SUSPECTS_KEY)
+            return 0
         queued = queued_task_ids(self.client, (route.queue for route in routes))
         orphans = [route for route in routes if route.key not in queued]
         before = {_text(member) for member in self.client.smembers(SUSPECTS_KEY)}

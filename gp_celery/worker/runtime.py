@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from gp_celery.broker.config_store import fingerprints_of, publish_fingerprints, stage_fingerprints
 from gp_celery.broker.letters import FileLetters, LetterBox, RedisLetters
 from gp_celery.broker.messages import Outbox
@@ -121,8 +123,13 @@ class WorkerRuntime:
         outbox = Outbox(app, store)
         sweeper = None
         if client is not None and store is not None and settings.broker_is_redis:
-            sweeper = Sweeper(client, store, outbox, settings.sweep_secs)
-            publish_fingerprints(client, config)
+            sweeper = Sweeper(client, store, outbox, settings.sweep_secs, settings.sweep_grace_secs)
+            try:
+                publish_fingerprints(client, config)
+            except RedisError as error:  # only used to explain a refusal; must not stop us
+                log.warning(
+                    "gp-celery worker: could not store the config's fingerprints (%s).", error
+                )
         log.info(
             "gp-celery worker: loaded %s; stages %s.",
             plan.config_path,

@@ -51,7 +51,14 @@ def test_a_wrong_password_stops_the_listener_before_it_takes_data(
         FAST_BATCHES + "- TcpServer:\n   interface: 127.0.0.1\n   port: 0\n- DevNullSink: {}\n",
     )
     result = subprocess.run(
-        [GP, "listen", "-c", str(config), "--broker", f"redis://:wr0ng@127.0.0.1:{redis_server.port}/0"],
+        [
+            GP,
+            "listen",
+            "-c",
+            str(config),
+            "--broker",
+            f"redis://:wr0ng@127.0.0.1:{redis_server.port}/0",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
