@@ -121,19 +121,26 @@ def cmd_listen(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     configure_logging(config, args.log_level)
-    if args.broker:
-        os.environ["GP_BROKER_URL"] = args.broker
+    from gp_celery.broker.settings import BrokerSettings
+    from gp_celery.config.stages import split_state_problems
     from gp_celery.pipeline import PlannedModuleError
     from gp_celery.pipeline.graph import refuse_planned
-    from gp_celery_inputs.listener.listen import run_listener
+    from gp_celery_inputs.listener.listen import BrokerUnavailableError, run_listener
     from gp_celery_inputs.listener.runner import InputFailedError
 
     try:
         refuse_planned(config)
-        run_listener(config)
+        if problems := split_state_problems(config):
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            return EXIT_CONFIG
+        run_listener(config, BrokerSettings.from_env(broker=args.broker))
     except PlannedModuleError as error:
         print(f"gp-celery: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except BrokerUnavailableError as error:
+        log.error("Listener: %s", error)  # noqa: TRY400 - a sentence, not a traceback
+        return EXIT_RUNTIME
     except (InputFailedError, OSError, ValueError) as error:
         log.error("%s", error)  # noqa: TRY400 - the message says it all; no traceback for users
         return EXIT_RUNTIME

@@ -1,10 +1,13 @@
 """`gp-celery run --workers N`: the distributed code path on one host.
 
 Starts a private redis-server on a unix socket in a temporary directory, a Celery prefork
-worker with N processes, and the listener in this process; at the end of input (or on
-SIGINT/SIGTERM) it waits until every queued and unacknowledged batch is done, then stops
-the worker (warm shutdown) and Redis. Children get their own session, so a Ctrl-C reaches
-this process only and the shutdown happens in order.
+worker with N processes (plus one single-process worker for each stage whose modules must
+see every event in one process), waits until they answer, and runs the listener in this
+process. At the end of input (or on SIGINT/SIGTERM) it waits until every queued and
+unacknowledged chunk is done, then stops the workers (warm shutdown) and Redis. A worker or
+Redis that dies, or a worker that never answers, stops everything with the reason; it never
+waits forever. Children get their own session, so a Ctrl-C reaches this process only and
+the shutdown happens in order.
 """
 
 from __future__ import annotations
@@ -19,25 +22,40 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from gp_celery.broker.settings import BrokerSettings
 from gp_celery.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = (
+INSTALL_HINT: Final = (
     "redis-server is not installed; `gp-celery run` needs it for workers > 1. "
     "Install it with: sudo apt-get install redis-server (or run with --workers 1)"
 )
+READY_SECS: Final = 60.0
+"""How long workers may take to answer before the run gives up."""
 
 
 class LocalClusterError(RuntimeError):
-    """The private broker or worker could not start."""
+    """The private broker or a worker could not start, or died."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+    def check_alive(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            raise LocalClusterError(f"the {self.name} exited with code {code}")
 
 
 @contextlib.contextmanager
-def private_redis() -> Iterator[Path]:
+def private_redis() -> Iterator[tuple[Path, Child]]:
     """A redis-server only this run can reach: unix socket, no TCP port, no persistence."""
     binary = shutil.which("redis-server")
     if binary is None:
@@ -71,14 +89,16 @@ def private_redis() -> Iterator[Path]:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise LocalClusterError("the private redis-server did not start")
             time.sleep(0.02)
-        yield socket_path
+        yield socket_path, Child("private redis-server", server)
     finally:
         server.terminate()
         server.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def start_worker(config_path: str, workers: int, queues: list[str]) -> subprocess.Popen[bytes]:
+def start_worker(
+    config_path: str, broker_url: str, concurrency: int, queues: list[str], name: str
+) -> Child:
     command = [
         sys.executable,
         "-m",
@@ -90,7 +110,7 @@ def start_worker(config_path: str, workers: int, queues: list[str]) -> subproces
         "--gp-config",
         config_path,
         "--concurrency",
-        str(workers),
+        str(concurrency),
         "--pool",
         "prefork",
         "-Q",
@@ -98,57 +118,101 @@ def start_worker(config_path: str, workers: int, queues: list[str]) -> subproces
         "--loglevel",
         "WARNING",
         "--hostname",
-        "gp-local@%h",
+        f"{name}@%h",
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
     ]
-    return subprocess.Popen(command, start_new_session=True)  # noqa: S603 - fixed argv
+    environment = {**os.environ, "GP_BROKER_URL": broker_url}
+    environment.pop("GP_REDIS_URL", None)
+    process = subprocess.Popen(command, env=environment, start_new_session=True)  # noqa: S603
+    return Child(f"worker '{name}'", process)
+
+
+def single_stage_queues(config: PipelineConfig) -> list[str]:
+    """Queues whose stage holds a module that must see every event in one process."""
+    return sorted(
+        {
+            queue
+            for queue in config.stage_queues
+            for node in config.stage_members(queue)
+            if node.module is not None and node.module.state == "single"
+        }
+    )
+
+
+def wait_until_ready(app: Any, workers: list[Child], names: list[str]) -> None:
+    deadline = time.monotonic() + READY_SECS
+    waiting = set(names)
+    while waiting:
+        for child in workers:
+            child.check_alive()
+        if time.monotonic() > deadline:
+            raise LocalClusterError(
+                f"the workers ({', '.join(sorted(waiting))}) did not answer within "
+                f"{READY_SECS:.0f}s"
+            )
+        for reply in app.control.ping(timeout=0.5):
+            waiting -= {
+                name for name in waiting if any(key.startswith(name + "@") for key in reply)
+            }
 
 
 def backlog(client: Any, queues: list[str]) -> int:
-    """Batches queued or in flight (unacknowledged) on the private broker."""
+    """Chunks queued or in flight (unacknowledged) on the private broker."""
+    from gp_celery.broker.sweep import PRIORITY_SUFFIXES, UNACKED_KEY
+
     pipe = client.pipeline()
     for queue in queues:
-        for suffix in ("", "\x06\x163", "\x06\x166", "\x06\x169"):
+        for suffix in PRIORITY_SUFFIXES:
             pipe.llen(queue + suffix)
-    pipe.hlen("unacked")
+    pipe.hlen(UNACKED_KEY)
     return sum(int(size) for size in pipe.execute())
 
 
-def wait_until_drained(client: Any, queues: list[str], worker: subprocess.Popen[bytes]) -> None:
+def wait_until_drained(client: Any, queues: list[str], children: list[Child]) -> None:
     while (remaining := backlog(client, queues)) > 0:
-        if worker.poll() is not None:
-            raise LocalClusterError(
-                f"the worker exited ({worker.returncode}) with "
-                f"{remaining} batches left in the private broker"
-            )
+        try:
+            for child in children:
+                child.check_alive()
+        except LocalClusterError as error:
+            raise LocalClusterError(f"{error}, with {remaining} chunks left") from None
         time.sleep(0.05)
 
 
 def run_local_cluster(config: PipelineConfig, config_path: str, workers: int) -> None:
-    import redis
+    from gp_celery.app import app, use_settings
+    from gp_celery.broker.redis import redis_client
+    from gp_celery_inputs.listener.listen import listen
 
     queues = config.stage_queues
-    from gp_celery.app import app
-
-    with private_redis() as socket_path:
-        # The worker reads the environment; this process's app may already exist.
-        url = os.environ["GP_BROKER_URL"] = f"redis+socket://{socket_path}"
-        app.conf.update(broker_url=url)
-        worker = start_worker(config_path, workers, queues)
+    single = single_stage_queues(config)
+    with private_redis() as (socket_path, redis_child):
+        url = f"redis+socket://{socket_path}"
+        settings = BrokerSettings(broker_url=url, store_url=url)
+        use_settings(app, settings)
+        pools = [("gp-local", workers, [queue for queue in queues if queue not in single])]
+        pools += [(f"gp-local-{queue}", 1, [queue]) for queue in single]
+        pools = [pool for pool in pools if pool[2]]
+        children = [start_worker(config_path, url, n, qs, name) for name, n, qs in pools]
         try:
-            from gp_celery_inputs.listener.listen import listen
+            wait_until_ready(app, children, [name for name, _, _ in pools])
 
-            asyncio.run(listen(config, check_broker=False))
-            wait_until_drained(redis.Redis(unix_socket_path=str(socket_path)), queues, worker)
+            def watch() -> None:
+                for child in [redis_child, *children]:
+                    child.check_alive()
+
+            asyncio.run(listen(config, settings, check=False, watch=watch))
+            wait_until_drained(redis_client(url), queues, [redis_child, *children])
         finally:
-            if worker.poll() is None:
+            alive = [child for child in children if child.process.poll() is None]
+            if alive and redis_child.process.poll() is None:
                 # A remote-control shutdown is warm like SIGTERM, but Celery prints nothing
                 # on stdout for it, and stdout carries StdOutSink's events.
                 app.control.shutdown()
-            try:
-                worker.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                worker.terminate()
-                worker.wait(timeout=30)
+            for child in children:
+                try:
+                    child.process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    child.process.terminate()
+                    child.process.wait(timeout=30)

@@ -287,11 +287,42 @@ def test_next_entry_being_an_input_is_an_error() -> None:
     ]
 
 
-def test_digest_changes_with_the_config() -> None:
+def test_digest_changes_with_what_workers_run_not_with_input_options() -> None:
     one = parse("- StdIn\n- DevNullSink\n")
-    two = parse("- StdIn:\n    multiline: true\n- DevNullSink\n")
-    assert one.digest != two.digest
     assert one.digest == parse("- StdIn\n- DevNullSink\n").digest
+    assert one.digest != parse("- StdIn\n- StdOutSink\n").digest
+    assert one.digest != parse("- StdIn\n- DevNullSink:\n    id: other\n").digest
+    # An input's own options never reach a worker (its chunks carry their framing).
+    assert one.digest == parse("- StdIn:\n    multiline: true\n- DevNullSink\n").digest
+
+
+def test_digest_is_of_the_config_as_written_not_of_environment_values() -> None:
+    text = "- TcpServer:\n    port: ${PORT}\n- StdOutSink:\n    format: '${FMT}'\n"
+    one = parse_config(text, "p.yml", {"PORT": "1", "FMT": "a"})
+    two = parse_config(text, "p.yml", {"PORT": "2", "FMT": "b"})
+    assert one.digest == two.digest
+    assert (
+        one.digest
+        != parse_config(text.replace("FMT", "OTHER"), "p.yml", {"PORT": "1", "OTHER": "a"}).digest
+    )
+
+
+def test_each_stage_has_its_own_digest_and_nodes_know_their_stages() -> None:
+    config = parse(
+        "- StdIn\n- JsonParser\n- DropEvent:\n    queue: late\n    filter: $(x)\n- DevNullSink\n"
+    )
+    assert config.stages == {
+        "StdIn": ("gp-celery",),
+        "JsonParser": ("gp-celery",),
+        "DropEvent": ("late",),
+        "DevNullSink": ("late",),
+    }
+    assert set(config.digests) == {"gp-celery", "late"}
+    changed = parse(
+        "- StdIn\n- JsonParser\n- DropEvent:\n    queue: late\n    filter: $(y)\n- DevNullSink\n"
+    )
+    assert changed.digests["gp-celery"] == config.digests["gp-celery"]
+    assert changed.digests["late"] != config.digests["late"]
 
 
 def test_a_receiver_map_without_a_filter_is_a_plain_receiver() -> None:

@@ -161,7 +161,9 @@ def test_sink_retries_retriable_items_and_dead_letters_the_rest(tmp_path: Path) 
     assert sorted(FlakySink.written) == ["a", "b", "d"]
     lines = (tmp_path / "dead.jsonl").read_bytes().splitlines()
     assert len(lines) == 1
-    dead = orjson.loads(lines[0])
+    letter = orjson.loads(lines[0])
+    assert (letter["kind"], letter["node"], letter["error"]) == ("failed", "FlakySink", "poisoned")
+    (dead,) = letter["events"]
     assert dead["data"] == "poison"
     assert errors_of(dead) == [{"node": "FlakySink", "reason": "poisoned"}]
     counters = p.counters()["FlakySink"]

@@ -10,12 +10,11 @@ that is unambiguous (wiring.py). Problems carry the user's line, and for filters
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 from pathlib import Path as FilePath
-from typing import Any, Final
+from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
 from gp_celery.config.global_options import GlobalOptions
@@ -23,6 +22,14 @@ from gp_celery.config.locate import Locator
 from gp_celery.config.nodes import NodeSpec, ReceiverSpec, build_node
 from gp_celery.config.problems import ConfigError, Problem, shorten
 from gp_celery.config.source import Source, YamlSyntaxError, expand_env, parse_yaml
+from gp_celery.config.stages import (
+    DEFAULT_QUEUE,
+    Fingerprints,
+    digest_of,
+    fingerprints,
+    node_stages,
+    stage_digests,
+)
 from gp_celery.config.wiring import assign_ids, topological_order, wire_receivers
 
 __all__ = [
@@ -38,10 +45,6 @@ __all__ = [
 ]
 
 
-DEFAULT_QUEUE: Final = "gp-celery"
-"""The queue of the first stage, and of every node without its own ``queue``."""
-
-
 @dataclass
 class PipelineConfig:
     """A whole validated pipeline: nodes in file order and in topological order."""
@@ -51,7 +54,13 @@ class PipelineConfig:
     nodes: list[NodeSpec]
     order: list[NodeSpec]
     digest: str
-    """sha256 of the expanded configuration; batches carry it so workers can refuse others."""
+    """sha256 over every stage's digest: the whole pipeline's version."""
+    stages: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Node id -> the queues of the stages it runs in (``stages.node_stages``)."""
+    fingerprints: Fingerprints = field(default_factory=dict)
+    """Node id -> option -> hash of its value as written: says what differs on a refusal."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """Queue -> digest of that stage; every task carries the digest of its stage."""
 
     @property
     def planned(self) -> list[NodeSpec]:
@@ -69,6 +78,10 @@ class PipelineConfig:
     def stage_queues(self) -> list[str]:
         """Every queue a stage of this pipeline runs on, the default included."""
         return sorted({DEFAULT_QUEUE, *(node.queue for node in self.nodes if node.queue)})
+
+    def stage_members(self, queue: str) -> list[NodeSpec]:
+        """The nodes a worker of ``queue``'s stage runs, in topological order."""
+        return [node for node in self.order if queue in self.stages.get(node.id, ())]
 
 
 def _global(
@@ -164,6 +177,7 @@ def parse_config(
             source = parse_yaml(text, file)
         except YamlSyntaxError as error:
             raise ConfigError([error.problem]) from None
+    as_written = copy.deepcopy(source.data)
     problems = expand_env(source, environ)
     settings, nodes, found = _entries(source)
     problems += found
@@ -175,11 +189,15 @@ def parse_config(
         problems.append(Problem(file, 1, message="the configuration has no modules"))
     if problems:
         raise ConfigError(problems)
-    canonical = orjson.dumps(
-        source.data, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
-    )
-    digest = hashlib.sha256(canonical).hexdigest()
-    return PipelineConfig(file, settings, nodes, order, digest)
+    entries = [item for item in as_written if not _is_global(item)]
+    stages = node_stages(nodes, order)
+    prints = fingerprints(nodes, entries)
+    digests = stage_digests(stages, prints)
+    return PipelineConfig(file, settings, nodes, order, digest_of(digests), stages, prints, digests)
+
+
+def _is_global(item: Any) -> bool:
+    return isinstance(item, dict) and len(item) == 1 and next(iter(item)) == "Global"
 
 
 def load_config(path: str | FilePath, environ: dict[str, str] | None = None) -> PipelineConfig:

@@ -58,16 +58,36 @@ class GlobalOptions(_Section):
     logging: LoggingOptions = LoggingOptions()
     """Logging level, format and file."""
     batch_size: int = Field(default=500, ge=1, le=100_000)
-    """Events an input collects before the batch runs through the pipeline."""
-    batch_bytes: int = Field(default=4 << 20, ge=1024, le=256 << 20)
-    """Distributed mode: a batch also ends once its payloads reach this many bytes, so one
-    task message stays small whatever clients send."""
+    """Most events run through the pipeline at once (a chunk's events go in slices)."""
+    chunk_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    """Distributed mode: bytes an input collects before its chunk goes to the workers, so
+    the fixed cost of a task is spread over thousands of events (an input's own
+    chunk_bytes wins). Embedded mode runs chunks of 64 KiB, which stay in the CPU cache."""
     batch_ms: int = Field(default=100, ge=1, le=60_000)
-    """Longest time an event waits in a partial batch, in milliseconds."""
-    high_water_batches: int = Field(default=200, ge=1)
-    """Distributed mode: above this many batches in its queue a listener stops reading."""
-    low_water_batches: int = Field(default=100, ge=0)
-    """Distributed mode: a paused listener reads again below this many batches."""
+    """Longest time a record waits in a partial chunk, in milliseconds."""
+    high_water_batches: int = Field(default=64, ge=1)
+    """Distributed mode: above this many chunks waiting in its queue (or a later stage's)
+    a listener stops reading."""
+    low_water_batches: int = Field(default=32, ge=0)
+    """Distributed mode: a paused listener reads again below this many chunks."""
+    high_water_memory: float = Field(default=0.8, gt=0, le=1)
+    """Distributed mode: a listener also stops reading while Redis uses more than this
+    share of its maxmemory, so workers always have room to finish and hand on."""
+    low_water_memory: float = Field(default=0.7, gt=0, le=1)
+    """Distributed mode: ... and reads again below this share."""
+    stop_grace_secs: float = Field(default=10, ge=0, le=3600)
+    """Distributed mode: how long a stopping listener keeps trying to deliver to an
+    unreachable broker before it spools the rest to spool_dir."""
+    spool_dir: str = "gp-celery-spool"
+    """Distributed mode: where a stopping listener keeps chunks it could not deliver; it
+    sends them first on its next start."""
+    max_deliveries: int = Field(default=3, ge=1, le=100)
+    """Distributed mode: a chunk whose task started this often without finishing (its
+    worker process died each time) is split, down to the one record that kills workers,
+    which goes to the dead letters."""
+    plugins: list[str] = []
+    """Python modules to import before the config is read, e.g. your own modules
+    (``my_company.gp_modules``); they register with ``@register`` like built-in ones."""
     dead_letter_file: str = "gp-celery-dead-letters.jsonl"
     """Embedded mode: where events that a sink could not write are kept (JSON lines)."""
     sink_retries: int = Field(default=5, ge=0, le=100)

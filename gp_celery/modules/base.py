@@ -17,8 +17,19 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from gp_celery.event import Batch, Event, add_error
+from gp_celery.framing import Cutter, Framing, Piece, cutter
 
 Family = Literal["input", "parser", "modifier", "sink", "misc"]
+
+State = Literal["any", "single", "shared"]
+"""Where a module's state may live when a fleet runs it in many processes:
+
+- ``any``: no state beyond one batch (or a cache that any process may hold): runs anywhere.
+- ``single``: state that must see every event of its stream in one process (a buffer, a
+  join): the node needs a queue of its own, served by one worker process.
+- ``shared``: state that must be fleet-wide (counters, throttles): it lives in Redis when a
+  fleet runs the module, in the process in embedded mode.
+"""
 
 
 class Options(BaseModel):
@@ -61,6 +72,17 @@ class ModuleStats:
         self.counts[name] += amount
 
 
+@dataclass
+class ModuleContext:
+    """What the process that runs a module offers it, set before ``setup()``."""
+
+    redis: Any = None
+    """A fleet's Redis client, for state that must be fleet-wide (``state = "shared"``);
+    None in embedded mode, where the process is the whole fleet."""
+    process: str = ""
+    """A name for this process among the fleet's (host:pid), for shared state."""
+
+
 @dataclass(frozen=True)
 class Failure:
     """One item of a sink batch that was not written: its index, why, and whether to retry."""
@@ -80,12 +102,15 @@ class Module(Generic[OptionsT]):
     """Other names accepted in configs, e.g. LumberMill's 'parser.Regex'."""
     options_model: ClassVar[type[Options]] = NoOptions
     examples: ClassVar[list[Example]] = []
+    state: ClassVar[State] = "any"
+    """Where this module's state may live in a fleet (see ``State``)."""
 
     def __init__(self, options: OptionsT, node_id: str) -> None:
         self.options = options
         self.node_id = node_id
         self.stats = ModuleStats()
         self.failed = 0
+        self.context = ModuleContext()
         self.log = logging.getLogger(f"gp_celery.{self.family}.{self.name}")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -110,6 +135,9 @@ class Module(Generic[OptionsT]):
     def tick(self, now: float) -> Batch:
         """Periodic work (about once a second); may return new events to send on."""
         return []
+
+    def reopen(self) -> None:
+        """Reopen files this module holds (SIGHUP, after logrotate moved them)."""
 
     def close(self) -> None:
         """Flush and release what setup() opened. Called once at shutdown."""
@@ -176,16 +204,31 @@ class Sink(Module[OptionsT]):
         raise NotImplementedError
 
 
-Emit = Callable[[Batch], Awaitable[None]]
-"""What an input calls with the events it made; awaits while backpressure says stop."""
+Emit = Callable[[list[Piece]], Awaitable[None]]
+"""What an input calls with pieces of whole records; awaits while backpressure says stop."""
 
 
 class Input(Module[OptionsT]):
-    """Receives data (transport only); framing, batching and counting are shared."""
+    """Receives bytes (transport only). Cutting streams into records, collecting chunks,
+    turning records into events and counting are shared by every input."""
 
     family: ClassVar[Family] = "input"
     ends_pipeline: ClassVar[bool] = False
     """True when the end of this input ends the whole run (StdIn at EOF, as in GambolPutty)."""
+
+    def __init__(self, options: OptionsT, node_id: str) -> None:
+        super().__init__(options, node_id)
+        self.framing = self.default_framing()
+        """How this input's bytes become records; the config may adjust it (see
+        ``gp_celery.config.framing_of``)."""
+
+    def default_framing(self) -> Framing:
+        """The framing the options ask for."""
+        return Framing()
+
+    def cutter(self, received_from: str) -> Cutter:
+        """A cutter for one stream (a client connection, stdin)."""
+        return cutter(self.framing, received_from)
 
     async def serve(self, emit: Emit) -> None:
         """Receive until the source ends or the task is cancelled."""

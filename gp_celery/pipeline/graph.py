@@ -1,17 +1,28 @@
-"""The runtime graph: builds module instances, runs batches and periodic ticks through it."""
+"""The runtime graph: module nodes built once, chunks and batches run through them, ticks.
+
+Within a batch every node runs once, in topological order, over all events that reached it,
+so the per-event cost is the modules' own work, not dispatch. A pipeline may hold only some
+stages' nodes (a worker builds the stages of the queues it consumes); events for a node it
+does not hold, or for a node of another stage, come back as ``Crossing`` for a new task.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from gp_celery.config import PipelineConfig
+from gp_celery.broker.letters import FileLetters, LetterBox, failed_letters
+from gp_celery.config.stages import DEFAULT_QUEUE
 from gp_celery.event import Batch
-from gp_celery.modules.base import Input, Module, Sink
-from gp_celery.pipeline.dead_letters import DeadLetterFile
-from gp_celery.pipeline.node import Node, Route
-from gp_celery.pipeline.sink_writer import DeadLetter, SinkWriter
+from gp_celery.framing import Chunk, decode_chunk
+from gp_celery.modules.base import Input, ModuleContext, Sink
+from gp_celery.pipeline.node import Node, build_node
+from gp_celery.pipeline.sink_writer import SinkWriter
+
+if TYPE_CHECKING:
+    from gp_celery.config import NodeSpec, PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +32,7 @@ Crossing = dict[str, Batch]
 
 
 TICK_SECS = 1.0
-"""How often modules get their periodic turn (stats, file syncs)."""
+"""How often modules get their periodic turn (stats, file syncs, idle files)."""
 
 
 class PlannedModuleError(RuntimeError):
@@ -36,51 +47,62 @@ def refuse_planned(config: PipelineConfig) -> None:
 
 
 class Pipeline:
-    """All nodes of a config, wired; ``run_batch`` takes a batch from an input onwards.
-
-    Within a batch every node runs once, in topological order, over all events that
-    reached it, so the per-event cost is the modules' own work, not dispatch.
-    """
+    """The nodes of a config (all, or some stages'), wired, set up and ready to run."""
 
     def __init__(
         self,
         config: PipelineConfig,
-        dead_letter: DeadLetter | None = None,
-        collect: Batch | None = None,
+        nodes: Sequence[NodeSpec] | None = None,
+        *,
+        letters: LetterBox | None = None,
+        context: ModuleContext | None = None,
+        with_inputs: bool = True,
     ) -> None:
         refuse_planned(config)
         self.config = config
-        self.dead_letter = dead_letter or DeadLetterFile(config.settings.dead_letter_file)
-        self.nodes: dict[str, Node] = {}
-        for spec in config.order:
-            assert spec.module is not None
-            assert spec.options is not None
-            module: Module[Any] = spec.module(spec.options, spec.id)
-            self.nodes[spec.id] = Node(spec, module)
-        for node in self.nodes.values():
-            node.routes = [Route(self.nodes[r.target], r.filter) for r in node.spec.receivers or []]
+        self.letters = letters or FileLetters(config.settings.dead_letter_file)
+        self.nodes: dict[str, Node] = {
+            spec.id: build_node(config, spec, context, with_input=with_inputs)
+            for spec in (config.order if nodes is None else nodes)
+        }
         self.order = list(self.nodes.values())
         self.writers = {node.id: self._writer(node) for node in self.order if node.is_sink}
+        self.batch_size = config.settings.batch_size
         self._last_tick = time.monotonic()
-        self.collect = collect
-        """When a list: every event a sink took or a branch ended with lands here too."""
 
     def _writer(self, node: Node) -> SinkWriter:
         settings = self.config.settings
         assert isinstance(node.module, Sink)
+        stages = self.config.stages.get(node.id) or (DEFAULT_QUEUE,)
+        digest = self.config.digests.get(stages[0], "")
+
+        def dead_letter(node_id: str, events: Batch, attempts: int) -> None:
+            self.letters.send(failed_letters(node_id, events, attempts, digest))
+
         return SinkWriter(
-            node.module, settings.sink_retries, settings.sink_retry_base_secs, self.dead_letter
+            node.module, settings.sink_retries, settings.sink_retry_base_secs, dead_letter
         )
 
     @property
     def inputs(self) -> list[Node]:
-        return [node for node in self.order if isinstance(node.module, Input)]
+        return [node for node in self.order if node.is_input]
 
-    def setup(self, include_inputs: bool = True) -> None:
-        """Run every module's setup() once, in topological order."""
-        for node in self.order:
-            if include_inputs or not isinstance(node.module, Input):
-                node.module.setup()
+    def input_modules(self) -> dict[str, Input[Any]]:
+        return {node.id: node.module for node in self.inputs if isinstance(node.module, Input)}
+
+    def run_chunk(self, chunk: Chunk, stage: str | None = None) -> Crossing:
+        """Turn a chunk's records into events (counted at its input node) and run them,
+        ``batch_size`` events at a time, through everything downstream."""
+        decoded = decode_chunk(chunk)
+        node = self.nodes[chunk.node]
+        node.counters.failed += decoded.tagged
+        events, size = decoded.events, self.batch_size
+        crossing: Crossing = {}
+        for start in range(0, len(events), size):
+            batch = events[start : start + size]
+            for node_id, crossed in self.run_batch(chunk.node, batch, stage).items():
+                crossing.setdefault(node_id, []).extend(crossed)
+        return crossing
 
     def run_batch(self, entry: str, events: Batch, stage: str | None = None) -> Crossing:
         """Run events that entered at node ``entry`` through everything downstream.
@@ -102,6 +124,8 @@ class Pipeline:
                     self._run_node(node, batch, inbox)
             if not inbox:
                 break
+        for node_id, batch in inbox.items():  # nodes this pipeline does not hold
+            crossing.setdefault(node_id, []).extend(batch)
         return crossing
 
     def _run_node(self, node: Node, events: Batch, inbox: dict[str, Batch]) -> None:
@@ -110,17 +134,13 @@ class Pipeline:
         passing, bypass = node.split_by_filter(events)
         counters.bypassed += len(bypass)
         if node.is_sink:
-            if self.collect is not None:
-                self.collect.extend(passing)
             written, dead = self.writers[node.id].write(passing) if passing else (0, 0)
             counters.events_out += written
             counters.dead_lettered += dead
             counters.failed += dead
             counters.dropped += len(bypass)
             return
-        handled = (
-            node.run_module(passing) if passing and not isinstance(node.module, Input) else passing
-        )
+        handled = node.run_module(passing) if passing else passing
         if len(handled) < len(passing):
             counters.dropped += len(passing) - len(handled)
         sent = node.route(handled, True, inbox) + node.route(bypass, False, inbox)
@@ -129,8 +149,6 @@ class Pipeline:
             counters.dropped += len(handled) + len(bypass) - sent
         else:  # the end of a branch: the events are done, not lost
             counters.events_out += len(handled) + len(bypass)
-            if self.collect is not None:
-                self.collect.extend(handled + bypass)
 
     def tick_if_due(self, now: float, stage: str | None = None) -> Crossing:
         """``tick`` at most once every TICK_SECS; callers may ask as often as they like."""
@@ -144,10 +162,12 @@ class Pipeline:
         crossing: Crossing = {}
         for node in self.order:
             node.report_filter_errors()
+            if node.module is None:
+                continue
             try:
                 made = node.module.tick(now)
             except Exception:  # noqa: BLE001 - a timer bug must not stop the pipeline
-                node.log_traceback(f"{node.module.label}: tick() raised")
+                node.log_traceback(f"{node.label}: tick() raised")
                 continue
             if made:
                 inbox: dict[str, Batch] = {}
@@ -156,13 +176,21 @@ class Pipeline:
                     crossing.setdefault(target_id, []).extend(batch)
         return crossing
 
+    def reopen(self) -> None:
+        """Reopen every file modules hold (SIGHUP, after logrotate moved them)."""
+        for node in self.order:
+            if node.module is not None:
+                node.module.reopen()
+
     def close(self) -> None:
         """Close modules in topological order, so sinks flush after what feeds them."""
         for node in self.order:
+            if node.module is None:
+                continue
             try:
                 node.module.close()
             except Exception:  # noqa: BLE001 - close the others all the same
-                node.log_traceback(f"{node.module.label}: close() raised")
+                node.log_traceback(f"{node.label}: close() raised")
 
     def counters(self) -> dict[str, dict[str, int]]:
         return {node.id: node.counters.as_dict() for node in self.order}

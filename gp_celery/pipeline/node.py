@@ -1,14 +1,15 @@
-"""A runtime node: a module instance plus its filters, node keys, routes and counters."""
+"""A runtime node: a module instance plus its filters, node keys, routes and counters; and
+``build_node``, the one factory that makes one (construct, place, set up)."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gp_celery import expressions
-from gp_celery.config import NodeSpec
+from gp_celery.config.global_options import LEVELS
 from gp_celery.event import (
     MISSING,
     Batch,
@@ -18,22 +19,27 @@ from gp_celery.event import (
     field_path,
     set_event_type,
 )
-from gp_celery.modules.base import Module, Sink
+from gp_celery.modules.base import Input, Module, ModuleContext, Sink
 from gp_celery.pipeline.counters import NodeCounters
+
+if TYPE_CHECKING:
+    from gp_celery.config import NodeSpec, PipelineConfig
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Route:
-    target: Node
+    target: str
+    """The receiving node's id."""
     filter: expressions.Filter | None
 
 
 @dataclass
 class Node:
     spec: NodeSpec
-    module: Module[Any]
+    module: Module[Any] | None
+    """None for an input whose module runs elsewhere (a worker decodes its chunks)."""
     routes: list[Route] = field(default_factory=list)
     counters: NodeCounters = field(default_factory=NodeCounters)
     _last_traceback: float = -1e9
@@ -44,8 +50,16 @@ class Node:
         return self.spec.id
 
     @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
     def is_sink(self) -> bool:
         return isinstance(self.module, Sink)
+
+    @property
+    def is_input(self) -> bool:
+        return self.spec.family == "input"
 
     def split_by_filter(self, events: Batch) -> tuple[Batch, Batch]:
         """(events the module handles, events that bypass it unchanged)."""
@@ -60,26 +74,29 @@ class Node:
 
     def run_module(self, events: Batch) -> Batch:
         """The module's process(); a raising module tags the batch and passes it on."""
-        before = self.module.failed
+        module = self.module
+        if module is None or isinstance(module, Input):
+            return events
+        before = module.failed
         try:
-            out = self.module.process(events)
+            out = module.process(events)
         except Exception as error:  # noqa: BLE001 - a module bug must not stop the pipeline
             reason = f"{type(error).__name__}: {error}"
             for event in events:
                 add_error(event, self.id, reason)
             self.counters.failed += len(events)
             self.log_traceback(
-                f"{self.module.label}: process() raised on a batch of "
+                f"{self.label}: process() raised on a batch of "
                 f"{len(events)} events; they are tagged and passed on"
             )
             return events
-        self.counters.failed += self.module.failed - before
+        self.counters.failed += module.failed - before
         return out
 
     def filters(self) -> list[tuple[str, expressions.Filter]]:
         """(where, filter) for the input filter and every output filter."""
         found = [("filter", self.spec.filter)] if self.spec.filter else []
-        found += [(f"output filter to {r.target.id}", r.filter) for r in self.routes if r.filter]
+        found += [(f"output filter to {r.target}", r.filter) for r in self.routes if r.filter]
         return found
 
     def report_filter_errors(self) -> None:
@@ -95,7 +112,7 @@ class Node:
                 )
                 log.warning(
                     "%s: %s %r failed on %d events (last: %s); %s.",
-                    self.module.label,
+                    self.label,
                     where,
                     flt.source,
                     new,
@@ -140,7 +157,7 @@ class Node:
             if apply:
                 for event in events:
                     self.apply_node_keys(event)
-            inbox.setdefault(routes[0].target.id, []).extend(events)
+            inbox.setdefault(routes[0].target, []).extend(events)
             return len(events)
         sent = 0
         for event in events:
@@ -150,7 +167,40 @@ class Node:
             sent += 1
             if apply:
                 self.apply_node_keys(event)
-            inbox.setdefault(targets[0].id, []).append(event)
+            inbox.setdefault(targets[0], []).append(event)
             for branch, target in enumerate(targets[1:], start=1):
-                inbox.setdefault(target.id, []).append(copy_event(event, branch))
+                inbox.setdefault(target, []).append(copy_event(event, branch))
         return sent
+
+
+def build_node(
+    config: PipelineConfig,
+    spec: NodeSpec,
+    context: ModuleContext | None = None,
+    *,
+    with_input: bool = True,
+    setup: bool = True,
+) -> Node:
+    """Construct a node's module, place it (its logger level, an input's framing, the
+    context of the process it runs in) and run its setup(). Embedded mode, listeners,
+    workers and ``gp_celery.testing`` all build nodes here.
+
+    ``with_input=False`` leaves an input's module out: a worker only decodes its chunks.
+    """
+    if spec.module is None or spec.options is None:
+        raise ValueError(f"{spec.label} is not built yet")
+    node = Node(spec, None, [Route(r.target, r.filter) for r in spec.receivers or []])
+    if spec.family == "input" and not with_input:
+        return node
+    module: Module[Any] = spec.module(spec.options, spec.id)
+    module.context = context or ModuleContext()
+    if spec.log_level:
+        module.log.setLevel(LEVELS[spec.log_level])
+    if isinstance(module, Input):
+        from gp_celery.config.framing import framing_of
+
+        module.framing = framing_of(config, spec, module.framing)
+    if setup:
+        module.setup()
+    node.module = module
+    return node

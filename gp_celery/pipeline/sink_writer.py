@@ -12,8 +12,8 @@ from gp_celery.modules.base import Failure, Sink
 
 log = logging.getLogger(__name__)
 
-DeadLetter = Callable[[str, Batch], None]
-"""Receives (node id, events already tagged with their error)."""
+DeadLetter = Callable[[str, Batch, int], None]
+"""Receives (node id, events already tagged with their error, attempts made)."""
 
 
 def failures_of_exception(error: Exception, size: int) -> list[Failure]:
@@ -40,7 +40,8 @@ class SinkWriter:
                 break
             last = attempt == self.retries
             retry = [] if last else [f for f in failures if f.retriable]
-            dead += self._dead_letter(pending, [f for f in failures if last or not f.retriable])
+            given_up = [f for f in failures if last or not f.retriable]
+            dead += self._dead_letter(pending, given_up, attempt + 1)
             if not retry:
                 break
             delay = self.base_delay * 2**attempt
@@ -67,7 +68,7 @@ class SinkWriter:
             )
             return failures_of_exception(error, len(events))
 
-    def _dead_letter(self, events: Batch, failures: list[Failure]) -> int:
+    def _dead_letter(self, events: Batch, failures: list[Failure], attempts: int) -> int:
         if not failures:
             return 0
         letters = []
@@ -75,5 +76,5 @@ class SinkWriter:
             event = events[failure.index]
             add_error(event, self.sink.node_id, failure.error)
             letters.append(event)
-        self.dead_letter(self.sink.node_id, letters)
+        self.dead_letter(self.sink.node_id, letters, attempts)
         return len(letters)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import itertools
-from collections.abc import Callable
 from typing import Any, Final
 
 from pydantic import Field, field_validator
 
-from gp_celery.event import DATA, EVENT_ID, META, Event, metadata, new_event
-from gp_celery.modules.base import Emit, Input, Options
+from gp_celery.codec import pack
+from gp_celery.framing import Framing, Piece
+from gp_celery.modules.base import Emit, Example, Input, Options
 from gp_celery.modules.registry import register
 
 BATCH_EVENTS: Final = 500
@@ -39,48 +38,39 @@ class Spam(Input[SpamOptions]):
 
     A string becomes ``data``. A dict's keys are merged into the event: its ``data`` becomes
     ``data`` ('' if absent) and a ``gambolputty`` dict is merged into the metadata (the
-    event id stays fresh). Without ``sleep``, events are emitted in batches of up to 500 per
-    await, so generating is not the benchmark's bottleneck. When ``events_count`` is reached
-    ``serve()`` returns and, as in GambolPutty, the run ends.
+    event id stays fresh). Without ``sleep``, events are generated 500 at a time, so
+    generating is not a benchmark's bottleneck. When ``events_count`` is reached the input
+    ends and, as in GambolPutty, so does the run.
     """
 
     aliases = ("input.Spam",)
     ends_pipeline = True
+    examples = [
+        Example(
+            options={"event": {"data": "hello", "level": "info"}, "events_count": 2},
+            given=[],
+            expect=[{"data": "hello", "level": "info"}, {"data": "hello", "level": "info"}],
+            note="Two copies of one event; a list of events is cycled through.",
+        ),
+    ]
 
-    def _factories(self) -> list[Callable[[], Event]]:
+    def default_framing(self) -> Framing:
+        return Framing(kind="events")
+
+    def _records(self) -> list[bytes]:
+        """Each configured event, packed once: generating costs a join, not a pack."""
         entries = self.options.event
-        return [
-            self._factory(entry) for entry in (entries if isinstance(entries, list) else [entries])
-        ]
-
-    def _factory(self, entry: str | dict[str, Any]) -> Callable[[], Event]:
-        name = self.name
-        if isinstance(entry, str):
-            return lambda: new_event(entry, name)
-        fields = {key: value for key, value in entry.items() if key not in (DATA, META)}
-        meta = entry.get(META) if isinstance(entry.get(META), dict) else {}
-        data = entry.get(DATA, "")
-        nested = any(isinstance(value, (dict, list)) for value in (data, *fields.values()))
-
-        def make() -> Event:
-            event = new_event(copy.deepcopy(data) if nested else data, name)
-            event.update(copy.deepcopy(fields) if nested else fields)
-            if meta:
-                metadata(event).update(
-                    copy.deepcopy({k: v for k, v in meta.items() if k != EVENT_ID})
-                )
-            return event
-
-        return make
+        return [pack(entry) for entry in (entries if isinstance(entries, list) else [entries])]
 
     async def serve(self, emit: Emit) -> None:
-        factories = itertools.cycle(self._factories())
+        records = itertools.cycle(self._records())
         remaining = self.options.events_count or -1
         sleep = self.options.sleep
         batch_size = 1 if sleep > 0 else BATCH_EVENTS
         while remaining:
             size = batch_size if remaining < 0 else min(batch_size, remaining)
-            await emit([make() for make in itertools.islice(factories, size)])
+            batch = list(itertools.islice(records, size))
+            await emit([Piece("", b"".join(batch), tuple(map(len, batch)))])
             if remaining > 0:
                 remaining -= size
             # Also yields to the loop when emit() did not have to wait.

@@ -11,28 +11,25 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import CancelledError as FutureCancelled
 from typing import BinaryIO, Final, Literal
 
-from pydantic import Field
-
 from gp_celery.event import HOSTNAME
-from gp_celery.framing import DEFAULT_MAX_LINE_BYTES, Framer, FramingSpec, MultilineFramer
-from gp_celery.modules.base import Emit, Input, Options
+from gp_celery.framing import Framing
+from gp_celery.framing.options import StreamFramingOptions
+from gp_celery.modules.base import Emit, Example, Input
 from gp_celery.modules.registry import register
 
 READ_BYTES: Final = 1 << 20
 FEED_BYTES: Final = 1 << 16
-"""The framer gets a read in slices: the ~300 events of 64 KiB still sit in the CPU cache
-while the pipeline works on them; the ~4,600 of 1 MiB do not (p1 ran ~30% faster)."""
+"""The cutter gets a read in slices, so pieces stay small enough for embedded mode's
+cache-sized chunks; a fleet's chunker joins them into larger chunks anyway."""
 QUEUED_CHUNKS: Final = 4
-"""Chunks read ahead of the framer; bounds memory while emit() applies backpressure."""
+"""Reads queued ahead of the cutter; bounds memory while emit() applies backpressure."""
 
 
-class StdInOptions(Options):
+class StdInOptions(StreamFramingOptions):
     multiline: bool = False
     """Join lines into one event per block (ended by stream_end_signal or end of input)."""
     stream_end_signal: str | Literal[False] = False
     """With multiline: the line that ends a block, e.g. "END\\n" (not part of the event)."""
-    max_line_bytes: int = Field(DEFAULT_MAX_LINE_BYTES, ge=1)
-    """Longer lines (and multiline blocks) are truncated to this many bytes and tagged."""
 
 
 @register
@@ -43,37 +40,48 @@ class StdIn(Input[StdInOptions]):
     ``received_from`` ("stdin://<hostname>") is in the metadata like every other input's,
     not at the top level of the event (a GambolPutty quirk). A line longer than
     ``max_line_bytes`` becomes one truncated, tagged event; invalid UTF-8 is replaced and
-    tagged. At the end of input the last partial line is sent and ``serve()`` returns.
-
-    Reading happens in a daemon thread (1 MiB at a time, framed 64 KiB at a time), not with
-    ``asyncio.to_thread``: a read blocked on a terminal cannot be interrupted, and the
-    default executor would make the process wait for it at exit. ``stream`` may be set to
-    any binary file object (tests pass a pipe or a BytesIO); otherwise ``sys.stdin.buffer``
-    is read at serve time.
+    tagged. At the end of input the last partial line is sent and the run ends, as in
+    GambolPutty. ``multiline`` joins lines into blocks (at most ``max_line_bytes``; lines
+    beyond are dropped and the block tagged). The shared stream framing options work too:
+    ``mode: stream`` with ``decoding: msgpack`` reads a msgpack stream, one event per object.
     """
 
     aliases = ("input.StdIn",)
     ends_pipeline = True
     stream: BinaryIO | None = None
+    """Any binary file object to read instead of standard input (tests pass a pipe)."""
+    examples = [
+        Example(
+            options={},
+            given=[{"data": "first line\nsecond line\n"}],
+            expect=[{"data": "first line\n"}, {"data": "second line\n"}],
+            note="What arrives on standard input: one event per line, newline kept.",
+        ),
+    ]
 
-    def framer(self) -> Framer | MultilineFramer:
+    def default_framing(self) -> Framing:
         options = self.options
-        spec = FramingSpec(keep_separator=True, max_line_bytes=options.max_line_bytes)
-        received_from = f"stdin://{HOSTNAME}"
         if options.multiline:
-            signal = options.stream_end_signal or None
-            return MultilineFramer(spec, self.name, received_from, self.fail, signal)
-        return Framer(spec, self.name, received_from, self.fail)
+            return Framing(
+                kind="multiline",
+                keep_separator=True,
+                max_record_bytes=options.line_limit(),
+                end_signal=options.stream_end_signal or None,
+            )
+        return options.framing(keep_separator=True)
 
     async def serve(self, emit: Emit) -> None:
+        # Reading happens in a daemon thread (1 MiB at a time), not with asyncio.to_thread:
+        # a read blocked on a terminal cannot be interrupted, and the default executor would
+        # make the process wait for it at exit.
         stream = self.stream if self.stream is not None else sys.stdin.buffer
-        framer = self.framer()
+        cutter = self.cutter(f"stdin://{HOSTNAME}")
         async for chunk in self._chunks(stream):
             for start in range(0, len(chunk), FEED_BYTES):
-                if events := framer.feed(chunk[start : start + FEED_BYTES]):
-                    await emit(events)
-        if events := framer.close():
-            await emit(events)
+                if pieces := cutter.feed(chunk[start : start + FEED_BYTES]):
+                    await emit(pieces)
+        if pieces := cutter.close():
+            await emit(pieces)
         self.log.info("%s: end of input.", self.label)
 
     async def _chunks(self, stream: BinaryIO) -> AsyncIterator[bytes]:

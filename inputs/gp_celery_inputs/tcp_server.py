@@ -3,49 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-import re
+import codecs
 import ssl
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final, Literal
 
-from pydantic import Field, PlainValidator, WithJsonSchema, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from gp_celery.framing import DEFAULT_MAX_LINE_BYTES, Framer, FramingSpec
-from gp_celery.modules.base import Emit, Input, Options
+from gp_celery.framing import Cutter, Framing
+from gp_celery.framing.options import StreamFramingOptions
+from gp_celery.framing.text import DEFAULT_MAX_LINE_BYTES
+from gp_celery.modules.base import Emit, Example, Input
 from gp_celery.modules.registry import register
 
 LINE_READ_BYTES: Final = 1 << 16
 """Read size in line mode; fewer, larger reads cost less per event than chunksize-sized ones."""
 BUFFER_SIZE_UNIT: Final = 10240
 """GambolPutty multiplied max_buffer_size by 10240 (not 1024) to get bytes; kept for configs."""
+TLS_VERSIONS: Final = {
+    "TLSv1": ssl.TLSVersion.TLSv1,
+    "TLSv1_1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1_2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1_3": ssl.TLSVersion.TLSv1_3,
+}
 
 
-def compile_separator(value: Any) -> re.Pattern[bytes]:
-    """Compile a ``regex_separator`` option to a bytes pattern, keeping the re.error detail."""
-    if isinstance(value, re.Pattern) and isinstance(value.pattern, bytes):
-        return value
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a regular expression, got {value!r}")
-    try:
-        pattern = re.compile(value.encode())
-    except re.error as error:
-        where = f" at position {error.pos}" if error.pos is not None else ""
-        raise ValueError(f"bad regular expression: {error.msg}{where}") from None
-    if pattern.fullmatch(b"") is not None:
-        raise ValueError("the separator must not match the empty string")
-    return pattern
-
-
-RegexSeparator = Annotated[
-    re.Pattern[bytes], PlainValidator(compile_separator), WithJsonSchema({"type": "string"})
-]
-"""Option type for a regex line separator, matched against the raw bytes."""
-
-
-class TcpServerOptions(Options):
+class TcpServerOptions(StreamFramingOptions):
     interface: str = ""
     """Address to listen on; '' listens on all interfaces."""
     port: int = Field(5151, ge=0, le=65535)
-    """Port to listen on (0 picks a free port; see bound_port)."""
+    """Port to listen on (0 picks a free port; the log says which)."""
     timeout: float | None = Field(None, gt=0)
     """Close a client that sends nothing for this many seconds (None: never)."""
     tls: bool = False
@@ -54,31 +40,47 @@ class TcpServerOptions(Options):
     """Path to the PEM private key for TLS."""
     cert: str | None = None
     """Path to the PEM certificate (chain) for TLS."""
-    mode: Literal["line", "stream"] = "line"
-    """'line': one event per line; 'stream': one event per chunk read, bytes kept as they are."""
-    simple_separator: str = Field("\n", min_length=1)
-    """Line separator in line mode."""
-    regex_separator: RegexSeparator | None = None
-    """Regex line separator (matched on the raw bytes); wins over simple_separator if set."""
+    cacert: str | None = None
+    """Path to a PEM CA bundle: with it, clients must present a certificate it signed."""
+    tls_proto: Literal["TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3"] | None = None
+    """Oldest TLS version accepted (default: the system's, TLS 1.2 on current systems)."""
+    encoding: str = "utf-8"
+    """Character encoding of the received text."""
     chunksize: int = Field(16384, ge=1)
-    """Stream mode: the most bytes one event carries."""
+    """Stream mode: the most bytes one read (one event, without decoding) carries."""
     max_buffer_size: int = Field(10240, ge=1)
     """GambolPutty's line limit in units of 10240 bytes; used if set and max_line_bytes is not."""
-    max_line_bytes: int | None = Field(None, ge=1)
-    """Longer lines are truncated to this many bytes and tagged (default 1 MiB)."""
 
-    @field_validator("key", "cert", mode="before")
+    @field_validator("key", "cert", "cacert", mode="before")
     @classmethod
     def _false_is_unset(cls, value: Any) -> Any:
         return None if value is False else value  # GambolPutty's default was False
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
 
     @model_validator(mode="after")
     def _tls_needs_key_and_cert(self) -> TcpServerOptions:
         if self.tls and not (self.key and self.cert):
             raise ValueError("set 'key' and 'cert' when 'tls' is true")
+        if (self.cacert or self.tls_proto) and not self.tls:
+            raise ValueError("'cacert' and 'tls_proto' need 'tls: true'")
+        try:
+            same = self.simple_separator.encode(self.encoding) == self.simple_separator.encode()
+        except UnicodeEncodeError:
+            same = False
+        if not same:
+            raise ValueError(
+                f"encoding {self.encoding!r} is not ASCII-compatible: the separator "
+                f"{self.simple_separator!r} would not be found in its bytes"
+            )
         return self
 
-    @property
     def line_limit(self) -> int:
         """max_line_bytes; else max_buffer_size x 10240 if the config set it; else 1 MiB."""
         if self.max_line_bytes is not None:
@@ -90,31 +92,47 @@ class TcpServerOptions(Options):
 
 @register
 class TcpServer(Input[TcpServerOptions]):
-    """Receive a byte stream per TCP client; the shared framer cuts it into events.
+    """Receive a byte stream per TCP client; one event per line (or per msgpack object).
 
     Line mode: one event per line, surrounding ASCII whitespace stripped, empty lines
     ignored; ``received_from`` is "ip:port" of the client. Lines longer than the line limit
     (``max_line_bytes``; else GambolPutty's ``max_buffer_size`` x 10240 bytes if the config
-    sets it; else 1 MiB) are truncated and tagged, invalid UTF-8 is replaced and tagged. At
-    disconnect, idle timeout or shutdown the client's last partial line is an event too.
-    Differences from GambolPutty: the separator is not left at the end of ``data`` (Tornado's
-    read_until kept it; only whitespace separators were stripped away), and ``timeout`` works.
+    sets it; else 1 MiB) are truncated and tagged; text that is not valid in ``encoding`` is
+    replaced and tagged. When a client disconnects, idles past ``timeout`` or the server
+    stops, its last partial line is an event too. Differences from GambolPutty: the
+    separator is not left at the end of ``data`` (Tornado's read_until kept it), and
+    ``timeout`` works.
 
-    Stream mode: each read of up to ``chunksize`` bytes is one event, neither tagged nor
-    stripped (GambolPutty stripped it, corrupting binary payloads at chunk ends). Contract
-    for parsers (MsgPackParser): ``data`` is the chunk decoded with
-    ``errors="surrogateescape"``, so ``data.encode("utf-8", "surrogateescape")`` returns the
-    exact bytes received. Such ``data`` may hold lone surrogates, which strict UTF-8
-    encoders (orjson, msgpack's default) reject.
+    Stream mode with ``decoding: msgpack``: the stream is cut at msgpack object boundaries
+    and every object is one event (a map's keys become fields). Stream mode feeding a
+    MsgPackParser in stream mode (GambolPutty's shape) is cut the same way and the parser
+    decodes each object, so a fleet never splits an object between two workers. Other
+    stream mode: each read of up to ``chunksize`` bytes is one event, bytes untouched
+    (GambolPutty stripped it, corrupting binary payloads); ``data`` is the bytes decoded with
+    ``errors="surrogateescape"``.
 
-    Backpressure: while ``emit`` waits, that client is not read, so TCP flow control slows it
-    down. After listening starts, ``bound_port`` holds the port (useful with ``port: 0``).
-    Cancelling ``serve()`` closes the listening socket, then every client: its framer is
-    flushed through ``emit`` and its connection closed.
+    TLS: ``tls`` with ``key`` and ``cert``; ``cacert`` makes client certificates mandatory
+    (signed by that CA); ``tls_proto`` is the oldest version accepted (LumberMill pinned
+    exactly one version). While the pipeline is behind, clients are not read, so TCP flow
+    control slows them down.
     """
 
-    aliases = ("input.Tcp",)
+    aliases = ("input.Tcp", "input.TcpServer")
     bound_port: int | None = None
+    examples = [
+        Example(
+            options={"port": 5151},
+            given=[{"data": "<13>Dec  1 10:00:00 host app: hello\n"}],
+            expect=[{"data": "<13>Dec  1 10:00:00 host app: hello"}],
+            note="Bytes a client sends: every line is an event, without its newline.",
+        ),
+    ]
+
+    def default_framing(self) -> Framing:
+        framing = self.options.framing(strip=True)
+        if self.options.encoding != "utf-8":
+            return Framing(**{**framing.to_wire(), "encoding": self.options.encoding})
+        return framing
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         options = self.options
@@ -123,23 +141,21 @@ class TcpServer(Input[TcpServerOptions]):
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         try:
             context.load_cert_chain(options.cert, options.key)
+            if options.cacert:
+                context.load_verify_locations(options.cacert)
+                context.verify_mode = ssl.CERT_REQUIRED
         except OSError as error:  # ssl.SSLError is an OSError too
             raise OSError(
-                f"{self.label}: cannot load TLS cert {options.cert!r} / key {options.key!r}: "
-                f"{error}"
+                f"{self.label}: cannot load TLS files (cert {options.cert!r}, key "
+                f"{options.key!r}, cacert {options.cacert!r}): {error}"
             ) from error
+        if options.tls_proto:
+            context.minimum_version = TLS_VERSIONS[options.tls_proto]
         return context
 
     async def serve(self, emit: Emit) -> None:
         options = self.options
-        self._spec = FramingSpec(
-            mode=options.mode,
-            separator=options.simple_separator,
-            regex=options.regex_separator,
-            strip=True,
-            max_line_bytes=options.line_limit,
-        )
-        self._read_bytes = options.chunksize if options.mode == "stream" else LINE_READ_BYTES
+        self._read_bytes = options.chunksize if self.framing.kind == "stream" else LINE_READ_BYTES
         self._clients: set[asyncio.Task[None]] = set()
         self._closing = False
         where = f"{options.interface or '*'}:{options.port}"
@@ -194,10 +210,10 @@ class TcpServer(Input[TcpServerOptions]):
     ) -> None:
         peer = writer.get_extra_info("peername")
         received_from = f"{peer[0]}:{peer[1]}" if peer else "unknown"
-        framer = Framer(self._spec, self.name, received_from, self.fail)
+        cutter = self.cutter(received_from)
         self.log.debug("%s: client %s connected.", self.label, received_from)
         try:
-            await self._pump(reader, framer, emit)
+            await self._pump(reader, cutter, emit)
         except TimeoutError:
             self.log.debug(
                 "%s: client %s idle for %ss; closing it.",
@@ -209,13 +225,13 @@ class TcpServer(Input[TcpServerOptions]):
             self.log.info("%s: client %s: %s; closing it.", self.label, received_from, error)
         finally:
             try:
-                if events := framer.close():
-                    await emit(events)
+                if pieces := cutter.close():
+                    await emit(pieces)
             finally:
                 writer.close()
                 self.log.debug("%s: client %s disconnected.", self.label, received_from)
 
-    async def _pump(self, reader: asyncio.StreamReader, framer: Framer, emit: Emit) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, cutter: Cutter, emit: Emit) -> None:
         size, timeout = self._read_bytes, self.options.timeout
         while True:
             if timeout is None:
@@ -225,5 +241,5 @@ class TcpServer(Input[TcpServerOptions]):
                     chunk = await reader.read(size)
             if not chunk:
                 return
-            if events := framer.feed(chunk):
-                await emit(events)
+            if pieces := cutter.feed(chunk):
+                await emit(pieces)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import socket
 import time
 from typing import Any, Final
 
 from pydantic import Field
 
-from gp_celery.event import Event, new_event
-from gp_celery.framing import ASCII_WHITESPACE, decode_line
-from gp_celery.modules.base import Emit, Input, Options
+from gp_celery.framing import Framing, Piece
+from gp_celery.modules.base import Emit, Example, Input, Options
 from gp_celery.modules.registry import register
 
 QUEUED_DATAGRAMS: Final = 10_000
@@ -63,14 +63,21 @@ class UdpServer(Input[UdpServerOptions]):
 
     ``received_from`` is "ip:port" of the sender. Invalid UTF-8 is replaced and the event
     tagged; datagrams longer than ``max_datagram_bytes`` are truncated and tagged; an empty
-    datagram is an (empty) event, as in GambolPutty. UDP cannot be slowed down: while
-    ``emit`` waits, datagrams queue up to 10,000 datagrams / 32 MiB, and beyond that they are
-    dropped and counted (``stats`` "dropped_datagrams") with a rate-limited warning.
-    ``bound_port`` holds the port once listening; cancelling ``serve()`` closes the socket.
+    datagram is an (empty) event, as in GambolPutty. UDP cannot be slowed down: while the
+    pipeline is behind, datagrams queue up to 10,000 datagrams / 32 MiB, and beyond that
+    they are dropped and counted ("dropped_datagrams") with a rate-limited warning.
     """
 
-    aliases = ("input.Udp",)
+    aliases = ("input.Udp", "input.UdpServer")
     bound_port: int | None = None
+    examples = [
+        Example(
+            options={"port": 5151},
+            given=[{"data": "<13>Dec  1 10:00:00 host app: hello\n"}],
+            expect=[{"data": "<13>Dec  1 10:00:00 host app: hello"}],
+            note="One datagram: one event, surrounding whitespace stripped.",
+        ),
+    ]
     _drops_unreported = 0
     _last_drop_warning = 0.0
 
@@ -86,6 +93,14 @@ class UdpServer(Input[UdpServerOptions]):
             )
             self._drops_unreported = 0
             self._last_drop_warning = now
+
+    def default_framing(self) -> Framing:
+        return Framing(
+            kind="datagram",
+            strip=True,
+            max_record_bytes=self.options.max_datagram_bytes,
+            option="max_datagram_bytes",
+        )
 
     async def serve(self, emit: Emit) -> None:
         options = self.options
@@ -107,11 +122,11 @@ class UdpServer(Input[UdpServerOptions]):
         self.log.info("%s: listening on %s (port %s).", self.label, where, self.bound_port)
         try:
             while True:
-                await emit(self._events(await self._next_batch(receiver)))
+                await emit(self._pieces(await self._next_batch(receiver)))
         finally:
             transport.close()
             if not receiver.queue.empty():  # received already: send them on, don't lose them
-                await emit(self._events(self._take(receiver, [])))
+                await emit(self._pieces(self._take(receiver, [])))
             self.log.info("%s: stopped listening on %s.", self.label, where)
 
     async def _next_batch(self, receiver: _Receiver) -> list[_Datagram]:
@@ -126,14 +141,11 @@ class UdpServer(Input[UdpServerOptions]):
         receiver.queued_bytes -= sum(len(data) for data, _ in datagrams)
         return datagrams
 
-    def _events(self, datagrams: list[_Datagram]) -> list[Event]:
-        limit, events = self.options.max_datagram_bytes, []
-        for data, (host, port, *_) in datagrams:
-            text, reasons = decode_line(
-                data, len(data), limit, what="datagram", option="max_datagram_bytes"
-            )
-            event = new_event(text.strip(ASCII_WHITESPACE), self.name, f"{host}:{port}")
-            for reason in reasons:
-                self.fail(event, reason)
-            events.append(event)
-        return events
+    @staticmethod
+    def _pieces(datagrams: list[_Datagram]) -> list[Piece]:
+        """One piece per run of datagrams from the same sender (sizes keep them apart)."""
+        pieces = []
+        for (host, port, *_), group in itertools.groupby(datagrams, key=lambda item: item[1]):
+            run = [data for data, _ in group]
+            pieces.append(Piece(f"{host}:{port}", b"".join(run), tuple(map(len, run))))
+        return pieces

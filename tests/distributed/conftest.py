@@ -30,6 +30,8 @@ GP = str(VENV_BIN / "gp-celery")
 VISIBILITY_SECS = 4
 """The workers' visibility timeout in these tests: a dead worker's batches return after it."""
 WORKER_ENV = {"GP_VISIBILITY_TIMEOUT": str(VISIBILITY_SECS)}
+SWEEPING = {**WORKER_ENV, "GP_SWEEP_SECS": "1", "GP_SWEEP_GRACE_SECS": "3"}
+"""Workers that look for chunks whose message was lost every second (production: 30 s)."""
 FAST_BATCHES = "- Global:\n   batch_size: 50\n   batch_ms: 50\n"
 ID = re.compile(r"^id-(\d+)")
 
@@ -136,16 +138,16 @@ class Listener:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout)
 
-    def published_events(self) -> int:
-        """The count the listener logs at exit: events it put on the broker."""
+    def published_records(self) -> int:
+        """The count the listener logs at exit: records (lines) it put on the broker."""
         return self._published()[0]
 
-    def published_batches(self) -> int:
-        """The count the listener logs at exit: batches (task messages) it sent."""
+    def published_chunks(self) -> int:
+        """The count the listener logs at exit: chunks (task messages) it sent."""
         return self._published()[1]
 
     def _published(self) -> tuple[int, int]:
-        match = re.search(r"Listener: published (\d+) events in (\d+) batches", self.output())
+        match = re.search(r"Listener: published (\d+) records in (\d+) chunks", self.output())
         assert match, self.output()
         return int(match.group(1)), int(match.group(2))
 

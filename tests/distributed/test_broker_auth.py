@@ -3,11 +3,13 @@ batch store alike."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from tests.conftest import RedisServer, StartWorker, wait_for
+from tests.conftest import RedisServer, StartWorker, free_port
 from tests.distributed.conftest import (
     FAST_BATCHES,
+    GP,
     WORKER_ENV,
     StartListener,
     line,
@@ -40,17 +42,50 @@ def test_password_in_the_broker_url_is_used_everywhere(
     assert "NOAUTH" not in listener.output()
 
 
-def test_a_wrong_password_is_retried_loudly_not_dropped(
-    tmp_path: Path, redis_server: RedisServer, start_listener: StartListener
+def test_a_wrong_password_stops_the_listener_before_it_takes_data(
+    tmp_path: Path, redis_server: RedisServer
 ) -> None:
     redis_server.client().config_set("requirepass", "right")
-    url = f"redis://:wrong@127.0.0.1:{redis_server.port}/0"
     config = write_config(
         tmp_path,
         FAST_BATCHES + "- TcpServer:\n   interface: 127.0.0.1\n   port: 0\n- DevNullSink: {}\n",
     )
-    listener = start_listener(config, url)
-    send_lines(listener.port, (line(n) for n in range(10)), wait_read=False)
-    wait_for(lambda: "retrying in" in listener.output(), 30, "a publish retry in the log")
-    log = listener.output()
-    assert "invalid username-password pair" in log or "WRONGPASS" in log or "AUTH" in log
+    result = subprocess.run(
+        [
+            GP,
+            "listen",
+            "-c",
+            str(config),
+            "--broker",
+            f"redis://:wr0ng@127.0.0.1:{redis_server.port}/0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"the broker at redis://:****@127.0.0.1:{redis_server.port}/0 refused its password" in (
+        result.stderr
+    )
+    assert "no data was taken" in result.stderr
+    assert "wr0ng" not in result.stderr + result.stdout
+    assert "listening on" not in result.stderr
+
+
+def test_an_unreachable_broker_stops_the_listener_at_once(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        FAST_BATCHES + "- TcpServer:\n   interface: 127.0.0.1\n   port: 0\n- DevNullSink: {}\n",
+    )
+    port = free_port()
+    result = subprocess.run(
+        [GP, "listen", "-c", str(config), "--broker", f"redis://:pw@127.0.0.1:{port}/0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"the broker at redis://:****@127.0.0.1:{port}/0 cannot be reached" in result.stderr
+    assert "listening on" not in result.stderr

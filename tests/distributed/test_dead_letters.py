@@ -65,14 +65,19 @@ def test_events_a_sink_cannot_write_go_to_the_redis_dead_letter_list(
     wait_for(lambda: broker.llen(DEAD_LETTERS) >= count, 20, f"{count} dead letters")
 
     letters = [orjson.loads(raw) for raw in broker.lrange(DEAD_LETTERS, 0, -1)]
-    assert sorted(ids_of(letter["event"] for letter in letters).elements()) == list(range(count))
+    events = [event for letter in letters for event in letter["events"]]
+    assert sorted(ids_of(events).elements()) == list(range(count))
     for letter in letters:
-        assert letter["node"] == "archive"
-        [recorded] = letter["event"]["gambolputty"]["errors"]
+        assert (letter["kind"], letter["node"]) == ("failed", "archive")
+        assert error in letter["error"]
+        assert letter["digest"]
+        assert letter["attempts"] == (2 if retried else 1)
+        [recorded] = letter["events"][0]["gambolputty"]["errors"]
         assert recorded["node"] == "archive"
         assert error in recorded["reason"]
     log = worker.output()
-    assert f"archive: 50 events could not be written; kept in Redis list '{DEAD_LETTERS}'" in log
+    sentence = f"archive: 50 events set aside (failed: {letters[0]['error']})"
+    assert f"{sentence}; kept in Redis list '{DEAD_LETTERS}'." in log
     assert ("retry 1/1" in log) is retried
     assert broker.llen("gp-celery") == 0
     assert broker.hlen("unacked") == 0  # the batches were done with, not left to redeliver

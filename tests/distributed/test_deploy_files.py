@@ -155,7 +155,7 @@ def test_unit_runs_as_a_service_user_restarts_and_stops_warmly(path: Path) -> No
 
 
 def test_worker_unit_is_per_queue_and_outlasts_the_visibility_timeout() -> None:
-    from gp_celery.app import VISIBILITY_TIMEOUT_SECS
+    from gp_celery.broker.settings import VISIBILITY_TIMEOUT_SECS
 
     service = read_unit(SYSTEMD / "gp-celery-worker@.service")["Service"]
     argv = shlex.split(service["ExecStart"])

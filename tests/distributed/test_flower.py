@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -114,11 +115,11 @@ def succeeded_tasks(metrics: bytes, worker: str) -> float:
 def test_flower_lists_the_worker_and_counts_its_tasks(
     redis_server: RedisServer, start_worker: StartWorker, flower: Flower, tmp_path: Path
 ) -> None:
-    count, batch_size = 500, 50
+    count = 5000
     out = tmp_path / "out.jsonl"
     config = tmp_path / "pipeline.yml"
     config.write_text(
-        f"- Global:\n   batch_size: {batch_size}\n   batch_ms: 1000\n"
+        "- Global:\n   chunk_bytes: 16384\n   batch_ms: 1000\n"
         "- StdIn\n"
         "- RegexParser:\n   field_extraction_patterns:\n    - access: '(?P<remote_ip>\\S+) '\n"
         f"- FileSink:\n   file_name: {out}\n   json_lines: true\n"
@@ -138,7 +139,11 @@ def test_flower_lists_the_worker_and_counts_its_tasks(
         check=False,
     )
     assert listener.returncode == 0, listener.stderr
-    batches = count // batch_size
+    published = re.search(r"published (\d+) records in (\d+) chunks", listener.stderr)
+    assert published, listener.stderr
+    assert int(published.group(1)) == count
+    batches = int(published.group(2))  # one task per chunk of about 64 KiB
+    assert batches >= 5
 
     auth = (USER, PASSWORD)
     wait_for(

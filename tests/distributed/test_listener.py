@@ -23,11 +23,11 @@ HIGH_WATER, LOW_WATER = 5, 2
 
 
 def backpressure_config(directory: Path, out: Path, middle: str = "") -> Path:
-    """TCP in, batches of 50, tiny water marks, ``middle`` nodes, JSON lines out."""
+    """TCP in, chunks of 16 KiB, tiny water marks, ``middle`` nodes, JSON lines out."""
     return write_config(
         directory,
         f"""- Global:
-   batch_size: 50
+   chunk_bytes: 16384
    batch_ms: 50
    high_water_batches: {HIGH_WATER}
    low_water_batches: {LOW_WATER}

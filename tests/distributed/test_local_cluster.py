@@ -66,7 +66,7 @@ def test_workers_2_writes_the_same_events_as_embedded_mode(tmp_path: Path) -> No
     assert cluster.returncode == 0, cluster.stderr.decode()[-3000:]
     cluster_events = sink_events(out)
     # It really went through the broker: the listener counted what it published.
-    assert f"Listener: published {count} events" in cluster.stderr.decode()
+    assert f"Listener: published {count} records" in cluster.stderr.decode()
     assert "Listener:" not in embedded.stderr.decode()
 
     assert set(ids_of(cluster_events).values()) == {1}

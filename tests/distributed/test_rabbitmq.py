@@ -278,7 +278,7 @@ def test_lines_arrive_exactly_once_through_rabbitmq(
             check=False,
         )
     assert listener.returncode == 0, listener.stderr
-    assert f"published {count} events" in listener.stderr
+    assert f"published {count} records" in listener.stderr
     assert "0 publish errors" in listener.stderr
     assert_exactly_once(out, count)
     assert rabbitmq.queue_depth(broker, "gp-celery") == 0
@@ -290,13 +290,13 @@ HIGH_WATER = 3
 def test_listener_pauses_at_the_high_water_mark_read_from_rabbitmq(
     rabbitmq: RabbitMQ, redis_server: RedisServer, start_worker: StartWorker, tmp_path: Path
 ) -> None:
-    count, batch_size = 2000, 50  # 40 batches: far more than the mark
+    count = 20_000  # about 1.4 MB: over 20 chunks of 64 KiB, far more than the mark
     broker = rabbitmq.vhost("backpressure")
     out = tmp_path / "out.jsonl"
     config = write_config(
         tmp_path / "pipeline.yml",
         out,
-        batch_size=batch_size,
+        chunk_bytes=16384,
         batch_ms=1000,
         high_water_batches=HIGH_WATER,
         low_water_batches=1,
@@ -329,7 +329,7 @@ def test_listener_pauses_at_the_high_water_mark_read_from_rabbitmq(
             listener.wait()
     text = log.read_text()
     assert "reading again" in text
-    assert f"published {count} events" in text
+    assert f"published {count} records" in text
     # The first depth check found no queue yet (404 on RabbitMQ): no publish failed over it.
     assert "0 publish errors" in text
     assert_exactly_once(out, count)

@@ -68,7 +68,7 @@ def test_two_stages_on_two_queues_run_on_two_workers(
     count = 1000
     send_lines(listener.port, (line(n) for n in range(count)))
     assert listener.terminate() == 0
-    batches = listener.published_batches()
+    batches = listener.published_chunks()
 
     # Worker A runs the first stage; what crosses to 'second' waits there, since nobody
     # consumes that queue yet. Nothing reaches the sink, which is in the second stage.
@@ -109,7 +109,7 @@ def test_a_batch_that_cannot_be_handed_on_goes_back_to_its_queue(
         count = 5000
         send_lines(listener.port, (line(n) for n in range(count)))
         assert listener.terminate() == 0
-        batches = listener.published_batches()
+        batches = listener.published_chunks()
         broker = redis_server.client()
         assert broker.llen("gp-celery") == batches  # the backlog, waiting for workers
 
@@ -117,7 +117,7 @@ def test_a_batch_that_cannot_be_handed_on_goes_back_to_its_queue(
         env = {**WORKER_ENV, "GP_REDIS_URL": store.url}
         first = start_worker(config, redis_server.url, queues="gp-celery", env=env, name="a")
         start_worker(config, redis_server.url, queues="second", env=env, name="b")
-        wait_for(lambda: "could not be handed on" in first.output(), 20, "a refused hand-on")
+        wait_for(lambda: "could not read its data" in first.output(), 20, "a refused task")
         time.sleep(2)
         store.start()  # with its AOF: every stored batch is back
         counts = wait_for_ids(out, range(count), timeout=60)

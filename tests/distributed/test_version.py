@@ -51,7 +51,7 @@ def test_batch_for_another_config_version_is_refused_then_parked_whole(
         worker_config, redis_server.url, env={**WORKER_ENV, "GP_VERSION_RETRIES": str(RETRIES)}
     )
     listener = start_listener(listener_config, redis_server.url)
-    count = 120  # three batches of 50, 50, 20
+    count = 120
     send_lines(listener.port, (line(n) for n in range(count)))
     broker = redis_server.client()
     started = time.monotonic()
@@ -67,15 +67,20 @@ def test_batch_for_another_config_version_is_refused_then_parked_whole(
 
     records = [orjson.loads(raw) for raw in broker.lrange(PARKED, 0, -1)]
     log = worker.output()
-    assert not out.exists(), "a refused batch was run"
-    assert {record["reason"] for record in records} == {
-        f"no worker runs config {records[0]['digest'][:12]}"
+    assert not out.exists(), "a refused chunk was run"
+    digest = records[0]["digest"]
+    what = "node 'AddDateTime' is only in this worker's config"
+    assert {record["error"] for record in records} == {
+        f"no worker runs stage 'gp-celery' of config {digest[:12]} ({what})"
     }
+    assert all(record["kind"] == "parked" for record in records)
     assert all(record["queue"] == "gp-celery" for record in records)
-    assert f"(config {records[0]['digest'][:12]})" in listener.output()
-    assert "Refusing a batch of 50 events made for config" in log
-    assert f"Requeued (try {RETRIES} of {RETRIES})" in log
-    assert f"parked in Redis list '{PARKED}' after {RETRIES} tries" in log
+    assert all(record["node"] == "TcpServer" for record in records)
+    assert f"(stages gp-celery {digest[:12]})" in listener.output()
+    assert f"Refusing data for stage 'gp-celery' of config {digest[:12]}" in log
+    assert f"({what}). Sent back to the queue (try {RETRIES} of {RETRIES})" in log
+    assert "events set aside (parked: no worker runs stage 'gp-celery'" in log
+    assert f"kept in Redis list '{PARKED}'" in log
     # Backoff between the tries: 1, 2, then capped at half the visibility timeout.
     backoff = sum(min(2**tries, max(1, VISIBILITY_SECS // 2)) for tries in range(RETRIES))
     assert parked_after >= backoff - 1

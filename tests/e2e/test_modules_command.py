@@ -78,4 +78,4 @@ def test_input_page_shows_no_internals() -> None:
     page = gp("modules", "TcpServer").stdout.decode()
     for internal in ("bound_port", "serve()", "``emit``", "tick()"):
         assert internal not in page
-    assert "Port to listen on (0 picks a free port)." in page
+    assert "Port to listen on (0 picks a free port; the log says which)." in page

@@ -29,8 +29,9 @@ def test_dead_lettered_events_make_run_exit_3_and_say_where_they_are(tmp_path: P
         f"2 events went to the dead letters (FileSink: 2); they are kept in "
         f"{tmp_path}/dead.jsonl. Exit status 3."
     )
-    dead = [orjson.loads(line) for line in (tmp_path / "dead.jsonl").read_bytes().splitlines()]
-    assert [event["data"] for event in dead] == ["bad", "bad"]
+    letters = [orjson.loads(line) for line in (tmp_path / "dead.jsonl").read_bytes().splitlines()]
+    assert [letter["kind"] for letter in letters] == ["failed", "failed"]
+    assert [event["data"] for letter in letters for event in letter["events"]] == ["bad", "bad"]
     assert (tmp_path / "out/a/events.log").read_text() == "ok\nok\n"
 
 

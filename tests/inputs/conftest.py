@@ -15,21 +15,29 @@ from typing import Any
 import pytest
 
 from gp_celery.event import ERRORS, META, Event
+from gp_celery.framing import Chunk, Piece, decode_chunk
 from gp_celery.testing import build
 
 
 class EmitRecorder:
-    """An ``emit`` that records every batch, then (like the listener's batcher delivering a
-    full batch) waits while ``gate`` is given and clear: that is backpressure."""
+    """An ``emit`` that turns every call's pieces into events with the shared decoder (as a
+    pipeline would), records them, then (like a chunker delivering a full chunk) waits while
+    ``gate`` is given and clear: that is backpressure."""
 
     def __init__(self, gate: threading.Event | None = None) -> None:
         self.events: list[Event] = []
         self.batches: list[int] = []
+        self.pieces: list[Piece] = []
         self.gate = gate
+        self.module: Any = None
         self._changed = threading.Condition()
 
-    async def __call__(self, events: list[Event]) -> None:
+    async def __call__(self, pieces: list[Piece]) -> None:
+        module = self.module
+        chunk = Chunk(module.node_id, module.name, module.framing, pieces)
+        events = decode_chunk(chunk).events
         with self._changed:
+            self.pieces.extend(pieces)
             self.events.extend(events)
             self.batches.append(len(events))
             self._changed.notify_all()
@@ -66,6 +74,7 @@ class Serving:
     def __init__(self, module: Any, emit: EmitRecorder) -> None:
         self.module = module
         self.emit = emit
+        emit.module = module
         self.error: BaseException | None = None
         self.loop = asyncio.new_event_loop()
         self._task: asyncio.Task[None] | None = None
@@ -138,6 +147,7 @@ def serve_input() -> Iterator[ServeFactory]:
 def run_to_end(module: Any, timeout: float = 30.0) -> EmitRecorder:
     """Run an input that ends by itself (StdIn, Spam) and return what it emitted."""
     recorder = EmitRecorder()
+    recorder.module = module
 
     async def main() -> None:
         await asyncio.wait_for(module.serve(recorder), timeout)

@@ -76,10 +76,13 @@ def test_reads_the_real_stdin_of_a_process(tmp_path: Path) -> None:
     log.write_bytes(SEED_LINE * 5000 + b"partial")
     script = (
         "import asyncio\n"
+        "from gp_celery.framing import Chunk, decode_chunk\n"
         "from gp_celery.testing import build\n"
-        "events = []\n"
-        "async def emit(batch): events.extend(batch)\n"
-        "asyncio.run(build('StdIn').serve(emit))\n"
+        "pieces = []\n"
+        "async def emit(more): pieces.extend(more)\n"
+        "stdin = build('StdIn')\n"
+        "asyncio.run(stdin.serve(emit))\n"
+        "events = decode_chunk(Chunk('StdIn', 'StdIn', stdin.framing, pieces)).events\n"
         "print(len(events), repr(events[-1]['data']))\n"
     )
     with log.open("rb") as stdin:

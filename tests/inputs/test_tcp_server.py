@@ -270,7 +270,7 @@ def test_gambolputty_options_are_accepted_as_written() -> None:
         "cert": False, "mode": "line", "simple_separator": "\n", "regex_separator": None,
         "chunksize": 16384, "max_buffer_size": 10240,
     }  # fmt: skip
-    assert build("input.Tcp", options).options.line_limit == 10240 * 10240
+    assert build("input.Tcp", options).options.line_limit() == 10240 * 10240
 
 
 @pytest.mark.parametrize(
@@ -284,7 +284,7 @@ def test_gambolputty_options_are_accepted_as_written() -> None:
 def test_line_limit_comes_from_max_line_bytes_or_max_buffer_size(
     options: dict[str, int], limit: int
 ) -> None:
-    assert build("TcpServer", options).options.line_limit == limit
+    assert build("TcpServer", options).options.line_limit() == limit
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,11 @@ def test_datagrams_beyond_the_queue_are_counted_as_dropped(serve_input: ServeFac
             sock.sendto(b"%d" % n, ("127.0.0.1", serving.port))
             if n % 500 == 0:
                 threading.Event().wait(0.002)  # let the loop take them off the socket
+    counts = serving.module.stats.counts
+    seen = -1
+    while counts["dropped_datagrams"] != seen:  # until the socket is drained
+        seen = counts["dropped_datagrams"]
+        threading.Event().wait(0.3)
     gate.set()
     received = len(serving.emit.settle())
     dropped = serving.module.stats.counts["dropped_datagrams"]

@@ -1,42 +1,86 @@
-"""`gp-celery listen`: run a config's inputs and publish their batches to the broker."""
+"""`gp-celery listen`: run a config's inputs and publish their chunks to the broker.
+
+A listener is a byte pump: its inputs cut what they receive at record boundaries, chunks
+of about a MiB are stored in Redis and announced by one task message each; workers turn
+them into events. It checks the broker before it takes any data (an unreachable broker or
+a wrong password ends it at once, with a sentence saying which), sends first what an
+earlier run spooled, and on a stop spools what the broker does not take in time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from gp_celery.broker.messages import Outbox
+from gp_celery.broker.settings import BrokerSettings, mask
 from gp_celery.config import PipelineConfig
 from gp_celery.modules.base import Input
+from gp_celery.pipeline.node import build_node
 from gp_celery_inputs.listener.publisher import Publisher
 from gp_celery_inputs.listener.runner import InputRunner
+from gp_celery_inputs.listener.spool import Spool
 
 log = logging.getLogger(__name__)
 
 
+class BrokerUnavailableError(ConnectionError):
+    """The broker cannot be used at start: unreachable, or it refused the password."""
+
+
 def input_modules(config: PipelineConfig) -> dict[str, Input[Any]]:
-    """Instances of the config's inputs only; workers build the rest."""
+    """Instances of the config's inputs only (set up); workers build the rest."""
     modules: dict[str, Input[Any]] = {}
     for spec in config.nodes:
-        if spec.module is not None and issubclass(spec.module, Input):
-            assert spec.options is not None
-            module = spec.module(spec.options, spec.id)
-            module.setup()
+        if spec.family == "input":
+            module = build_node(config, spec).module
+            assert isinstance(module, Input)
             modules[spec.id] = module
     return modules
 
 
-def warn_about_broker(app: Any) -> None:
-    """Redis evicting keys loses queued batches; without persistence a restart does."""
-    url = str(app.conf.broker_url)
-    if not url.startswith(("redis", "rediss")):
-        return
+def chunk_bytes_for(config: PipelineConfig) -> Any:
+    def chunk_bytes(module: Input[Any]) -> int:
+        own = getattr(module.options, "chunk_bytes", None)
+        return own if isinstance(own, int) else config.settings.chunk_bytes
+
+    return chunk_bytes
+
+
+def check_broker(app: Any, settings: BrokerSettings) -> None:
+    """Fail fast: connect to the broker (and the chunk store) once before taking data."""
+    from gp_celery.broker.redis import check_reachable
+
     try:
         with app.connection_for_write() as connection:
-            client = connection.default_channel.client
-            policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
-            aof = client.config_get("appendonly").get("appendonly")
-            save = client.config_get("save").get("save")
+            connection.ensure_connection(max_retries=1, timeout=5)
+    except Exception as error:
+        reason = str(error) or type(error).__name__
+        verb = "refused its password" if _is_auth_error(error) else "cannot be reached"
+        raise BrokerUnavailableError(
+            f"the broker at {mask(settings.broker_url)} {verb} ({reason}); "
+            "no data was taken. Check GP_BROKER_URL / --broker."
+        ) from error
+    if settings.store_url and settings.store_url != settings.broker_url:
+        try:
+            check_reachable(settings.store_url)
+        except ConnectionError as error:
+            raise BrokerUnavailableError(f"{error}; no data was taken (GP_REDIS_URL)") from error
+
+
+def _is_auth_error(error: BaseException) -> bool:
+    text = f"{type(error).__name__} {error}".upper()
+    return any(word in text for word in ("AUTH", "PASSWORD", "ACCESS_REFUSED", "ACCESS REFUSED"))
+
+
+def warn_about_broker(client: Any) -> None:
+    """Redis evicting keys loses queued chunks; without persistence a restart does."""
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+        aof = client.config_get("appendonly").get("appendonly")
+        save = client.config_get("save").get("save")
     except Exception as error:  # noqa: BLE001 - CONFIG may be disabled; the check is advisory
         log.warning(
             "Listener: could not read the broker's settings (%s); make sure "
@@ -47,48 +91,80 @@ def warn_about_broker(app: Any) -> None:
     if policy != "noeviction":
         log.warning(
             "Listener: the broker's maxmemory-policy is '%s': Redis may evict queued "
-            "batches under memory pressure. Set it to 'noeviction'.",
+            "chunks under memory pressure. Set it to 'noeviction'.",
             policy,
         )
     if aof != "yes" and not save:
         log.warning(
             "Listener: the broker has no persistence (appendonly no, no save rules): "
-            "a Redis restart loses every queued batch. Turn on appendonly."
+            "a Redis restart loses every queued chunk. Turn on appendonly."
         )
 
 
-async def listen(config: PipelineConfig, check_broker: bool = True) -> Publisher:
-    from gp_celery.app import app
+def make_publisher(config: PipelineConfig, app: Any, settings: BrokerSettings) -> Publisher:
+    from gp_celery.broker.redis import redis_client
+    from gp_celery.broker.store import ChunkStore
 
+    client = redis_client(settings.store_url) if settings.store_url else None
+    store = ChunkStore(client, settings.chunk_ttl_secs) if client is not None else None
+    inputs = [node.id for node in config.nodes if node.family == "input"]
+    return Publisher(
+        Outbox(app, store),
+        {node_id: config.queue_of(node_id) for node_id in inputs},
+        config.digests,
+        config.settings,
+        Spool(config.settings.spool_dir),
+        later_stages=tuple(sorted({node.queue for node in config.nodes if node.queue})),
+        memory_client=client,
+    )
+
+
+async def listen(
+    config: PipelineConfig,
+    settings: BrokerSettings,
+    check: bool = True,
+    watch: Callable[[], None] | None = None,
+) -> Publisher:
+    """Run the inputs until they end or a signal stops them. ``watch`` is called about ten
+    times a second; what it raises stops the listener (``run --workers`` watches its
+    workers with it)."""
+    from gp_celery.app import app, use_settings
+    from gp_celery.broker.config_store import publish_fingerprints
+    from gp_celery.broker.redis import redis_client
+
+    use_settings(app, settings)
+    if check:
+        check_broker(app, settings)
+        if settings.broker_is_redis:
+            warn_about_broker(redis_client(settings.broker_url))
     inputs = input_modules(config)
     if not inputs:
         raise ValueError(f"{config.file}: the configuration has no inputs to listen with")
-    if check_broker:
-        warn_about_broker(app)
-    settings = config.settings
-    queues = {node_id: config.queue_of(node_id) for node_id in inputs}
-    later_stages = tuple(sorted({node.queue for node in config.nodes if node.queue}))
-    publisher = Publisher(
-        app,
-        config.digest,
-        queues,
-        settings.high_water_batches,
-        settings.low_water_batches,
-        later_stages=later_stages,
-    )
+    publisher = make_publisher(config, app, settings)
+    if settings.store_url:
+        publish_fingerprints(redis_client(settings.store_url), config)
+    await asyncio.get_running_loop().run_in_executor(None, publisher.send_spooled)
+
+    async def tick(_now: float) -> None:
+        if watch is not None:
+            watch()
+
     runner = InputRunner(
         inputs,
         publisher.publish,
-        settings.batch_size,
-        settings.batch_ms,
-        on_stop=publisher.stop_pausing,
-        batch_bytes=settings.batch_bytes,
+        chunk_bytes_for(config),
+        config.settings.batch_ms,
+        on_tick=tick,
+        on_stop=publisher.begin_stop,
+        abandoned=publisher.held_records,
     )
+    queues = sorted(set(publisher.queues.values()))
     log.info(
-        "Listener: %d inputs publishing to %s (config %s).",
+        "Listener: %d inputs publishing to %s on %s (stages %s).",
         len(inputs),
-        ", ".join(sorted(set(queues.values()))),
-        config.digest[:12],
+        ", ".join(queues),
+        mask(settings.broker_url),
+        ", ".join(f"{queue} {config.digests[queue][:12]}" for queue in queues),
     )
     try:
         await runner.run()
@@ -98,14 +174,17 @@ async def listen(config: PipelineConfig, check_broker: bool = True) -> Publisher
             module.close()
         stats = publisher.stats
         log.info(
-            "Listener: published %d events in %d batches (%d publish errors, paused %.1fs).",
-            stats.events,
-            stats.batches,
+            "Listener: published %d records in %d chunks (%.1f MiB; %d publish errors, "
+            "paused %.1fs, %d records spooled).",
+            stats.records,
+            stats.chunks,
+            stats.bytes / (1 << 20),
             stats.publish_errors,
             stats.paused_secs,
+            stats.spooled_records,
         )
     return publisher
 
 
-def run_listener(config: PipelineConfig) -> Publisher:
-    return asyncio.run(listen(config))
+def run_listener(config: PipelineConfig, settings: BrokerSettings) -> Publisher:
+    return asyncio.run(listen(config, settings))

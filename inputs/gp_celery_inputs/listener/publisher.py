@@ -1,9 +1,11 @@
-"""Publish batches as stage tasks: one producer connection, backpressure, patient retries.
+"""Publish chunks as stage tasks: one producer connection, backpressure, patient retries.
 
 All broker I/O happens on one thread (kombu connections are not thread-safe), so the
 listener's event loop keeps accepting clients while a publish waits. ``publish`` returns
-only when the batch is on the broker: while the broker is down or the queue is above its
-high-water mark, the caller waits, and inputs stop reading. Nothing is dropped here.
+only when the chunk is on the broker: while the broker is down, its queue is above the
+high-water mark or Redis is nearly full, the caller waits, and inputs stop reading. Once
+stopping, a chunk that still cannot be delivered after the grace period is spooled to a
+local file, to be sent on the next start. Nothing is dropped here.
 """
 
 from __future__ import annotations
@@ -13,75 +15,123 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from gp_celery.event import Batch
+from gp_celery.broker.messages import Outbox
+from gp_celery.config import GlobalOptions
+from gp_celery.framing import Chunk, count_records
+from gp_celery_inputs.listener.spool import Spool
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_SECS = 10.0
-DEPTH_CHECK_SECS = 0.2
+MAX_BACKOFF_SECS: Final = 10.0
+DEPTH_CHECK_SECS: Final = 0.2
+
+
+def records_in(chunk: Chunk) -> int:
+    return sum(count_records(chunk.framing, piece) for piece in chunk.pieces)
 
 
 @dataclass
 class PublisherStats:
-    batches: int = 0
-    events: int = 0
+    chunks: int = 0
+    records: int = 0
+    bytes: int = 0
     publish_errors: int = 0
     paused_secs: float = 0.0
+    spooled_chunks: int = 0
+    spooled_records: int = 0
 
 
 @dataclass
 class Publisher:
-    """Sends ``run_stage`` tasks for batches entering at an input node."""
+    """Sends ``run_stage`` tasks for chunks of the listener's inputs."""
 
-    app: Any
-    digest: str
+    outbox: Outbox
     queues: dict[str, str]
     """Input node id -> the queue of the stage it feeds."""
-    high_water: int
-    low_water: int
+    digests: dict[str, str]
+    """Queue -> digest of its stage."""
+    settings: GlobalOptions
+    spool: Spool
     later_stages: tuple[str, ...] = ()
     """Queues of later stages: a slow later stage must stop the inputs too, or its queue
     grows without bound while the first one looks fine."""
+    memory_client: Any = None
+    """The Redis the chunks are stored in, watched for its maxmemory (None: not Redis)."""
     stats: PublisherStats = field(default_factory=PublisherStats)
 
     def __post_init__(self) -> None:
-        self._stopping = False
+        self._deadline: float | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publisher")
         self._connection: Any = None
         self._producer: Any = None
         self._depth_checked: dict[str, float] = {}
         self._depth_bound: dict[str, int] = {}
-        """Per queue: the depth last read plus the batches sent since. Consumers only lower
+        """Per queue: the depth last read plus the chunks sent since. Consumers only lower
         the depth, so below the mark the broker is asked at most every DEPTH_CHECK_SECS, yet
         a burst between two checks cannot overshoot the mark."""
+        self._held: dict[int, Chunk] = {}
+        """Chunks handed to publish() and not yet on the broker or spooled."""
 
-    async def publish(self, node_id: str, batch: Batch) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._publish_until_done, node_id, batch)
+    @property
+    def stopping(self) -> bool:
+        return self._deadline is not None
+
+    async def publish(self, chunk: Chunk) -> None:
+        self._held[id(chunk)] = chunk
+        try:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._publish_until_done, chunk)
+        finally:
+            self._held.pop(id(chunk), None)
+
+    def held_records(self) -> int:
+        """Records in chunks not yet delivered (for an honest count at a forced exit)."""
+        return sum(records_in(chunk) for chunk in list(self._held.values()))
+
+    def begin_stop(self) -> None:
+        """Shutting down: publish what is pending even above the high-water mark (a stop
+        must not wait for workers that may not be running), and spool what the broker
+        still refuses once ``stop_grace_secs`` have passed."""
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.settings.stop_grace_secs
 
     def close(self) -> None:
         self._executor.submit(self._release).result()
         self._executor.shutdown(wait=True)
 
-    def _publish_until_done(self, node_id: str, batch: Batch) -> None:
-        from gp_celery.batch_store import new_key
+    def send_spooled(self) -> int:
+        """Send what an earlier run spooled; return how many chunks. Called before the
+        inputs start, so old records go first."""
+        sent = 0
+        for item in self.spool.take():
+            self._send(item.chunk, item.queue, item.digest)
+            item.path.unlink()
+            sent += 1
+            self._count(item.chunk)
+        if sent:
+            log.info("Listener: sent %d chunks spooled by an earlier run.", sent)
+        return sent
 
-        queue = self.queues[node_id]
+    def _publish_until_done(self, chunk: Chunk) -> None:
+        queue = self.queues[chunk.node]
+        digest = self.digests[queue]
         delay = 0.5
-        key = new_key()  # one key per batch: a retried publish overwrites, never duplicates
         while True:
             try:
                 self._wait_below_high_water(queue)
-                self._send(node_id, queue, batch, key)
+                self._send(chunk, queue, digest)
             except Exception as error:  # noqa: BLE001 - any broker failure: wait and retry
                 self.stats.publish_errors += 1
                 self._release()
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    self._spool(chunk, queue, digest, error)
+                    return
                 log.warning(
-                    "Listener: publishing a batch of %d events to queue '%s' failed "
+                    "Listener: publishing a chunk of %d bytes to queue '%s' failed "
                     "(%s: %s); retrying in %.1fs. Inputs wait meanwhile.",
-                    len(batch),
+                    chunk.size,
                     queue,
                     type(error).__name__,
                     error,
@@ -91,25 +141,33 @@ class Publisher:
                 delay = min(delay * 2, MAX_BACKOFF_SECS)
             else:
                 self._depth_bound[queue] = self._depth_bound.get(queue, 0) + 1
-                self.stats.batches += 1
-                self.stats.events += len(batch)
+                self._count(chunk)
                 return
 
-    def _send(self, node_id: str, queue: str, batch: Batch, key: str) -> None:
-        from gp_celery.tasks import TASK_NAME, payload_for
+    def _count(self, chunk: Chunk) -> None:
+        self.stats.chunks += 1
+        self.stats.records += records_in(chunk)
+        self.stats.bytes += chunk.size
 
-        producer = self._ensure_producer()
-        self.app.send_task(
-            TASK_NAME,
-            args=(node_id, queue, self.digest, payload_for(batch, key)),
-            queue=queue,
-            producer=producer,
-            retry=False,
+    def _spool(self, chunk: Chunk, queue: str, digest: str, error: Exception) -> None:
+        path = self.spool.put(chunk, queue, digest)
+        records = records_in(chunk)
+        self.stats.spooled_chunks += 1
+        self.stats.spooled_records += records
+        log.error(
+            "Listener: the broker is still unreachable (%s); spooled %d records to %s. "
+            "They are sent on the next start.",
+            error,
+            records,
+            path,
         )
+
+    def _send(self, chunk: Chunk, queue: str, digest: str) -> None:
+        self.outbox.send_chunk(chunk, queue, digest, producer=self._ensure_producer(), retry=False)
 
     def _ensure_producer(self) -> Any:
         if self._producer is None:
-            self._connection = self.app.connection_for_write()
+            self._connection = self.outbox.app.connection_for_write()
             self._connection.ensure_connection(max_retries=1)
             self._producer = self._connection.Producer()
         return self._producer
@@ -134,44 +192,58 @@ class Publisher:
             raise
 
     def backlog(self, queue: str) -> int:
-        """The deepest of ``queue`` and the later stages' queues, in batches."""
+        """The deepest of ``queue`` and the later stages' queues, in chunks."""
         return max(self.queue_depth(name) for name in {queue, *self.later_stages})
 
-    def stop_pausing(self) -> None:
-        """Shutting down: publish what is pending even above the high-water mark, so a
-        stop never waits for workers that may not be running."""
-        self._stopping = True
+    def memory_used(self) -> float:
+        """The share of its maxmemory the chunk store's Redis uses (0 without a limit)."""
+        if self.memory_client is None:
+            return 0.0
+        info = self.memory_client.info("memory")
+        limit = int(info.get("maxmemory", 0))
+        return int(info.get("used_memory", 0)) / limit if limit else 0.0
+
+    def _full(self, queue: str) -> str | None:
+        """Why the listener must wait now, or None."""
+        depth = self._depth_bound[queue] = self.backlog(queue)
+        if depth >= self.settings.high_water_batches:
+            return (
+                f"queue '{queue}' or a later stage's holds {depth} chunks (high-water mark "
+                f"{self.settings.high_water_batches})"
+            )
+        memory = self.memory_used()
+        if memory >= self.settings.high_water_memory:
+            return (
+                f"Redis uses {memory:.0%} of its maxmemory (high-water mark "
+                f"{self.settings.high_water_memory:.0%})"
+            )
+        return None
+
+    def _below_low_water(self, queue: str) -> bool:
+        depth = self._depth_bound[queue] = self.backlog(queue)
+        settings = self.settings
+        return depth < settings.low_water_batches and self.memory_used() < settings.low_water_memory
 
     def _wait_below_high_water(self, queue: str) -> None:
-        if self._stopping:
+        if self.stopping:
             return
         now = time.monotonic()
         recent = now - self._depth_checked.get(queue, 0.0) < DEPTH_CHECK_SECS
-        if recent and self._depth_bound.get(queue, 0) < self.high_water:
+        if recent and self._depth_bound.get(queue, 0) < self.settings.high_water_batches:
             return
         self._depth_checked[queue] = now
-        depth = self._depth_bound[queue] = self.backlog(queue)
-        if depth < self.high_water:
+        reason = self._full(queue)
+        if reason is None:
             return
         log.warning(
-            "Listener: queue '%s' or a later stage's holds %d batches (high-water mark %d); "
-            "inputs pause "
-            "until it is below %d.",
-            queue,
-            depth,
-            self.high_water,
-            self.low_water,
+            "Listener: %s; inputs pause until it is below %d chunks and %.0f%% memory.",
+            reason,
+            self.settings.low_water_batches,
+            self.settings.low_water_memory * 100,
         )
         started = time.monotonic()
-        while depth >= self.low_water and not self._stopping:
+        while not self.stopping and not self._below_low_water(queue):
             time.sleep(DEPTH_CHECK_SECS)
-            depth = self.backlog(queue)
-        self._depth_bound[queue] = depth
         paused = time.monotonic() - started
         self.stats.paused_secs += paused
-        log.info(
-            "Listener: queue '%s' down to %d batches after %.1fs; reading again.",
-            queue,
-            depth,
-            paused,
-        )
+        log.info("Listener: reading again after %.1fs.", paused)

@@ -1,83 +1,101 @@
-"""Batching shared by every input: size, byte cap, age, order, nothing lost or merged."""
+"""Chunking shared by every input: size, age, order, nothing lost or merged."""
 
 from __future__ import annotations
 
 import asyncio
 
-from gp_celery.event import Batch, new_events
-from gp_celery_inputs.listener.runner import Batcher
+from gp_celery.framing import Chunk, Piece, decode_chunk
+from gp_celery.testing import build
+from gp_celery_inputs.listener.runner import Chunker
 
 
 class Recorder:
-    """The receiving end of a batcher: what a pipeline or publisher would get."""
+    """The receiving end of a chunker: what a pipeline or publisher would get."""
 
     def __init__(self, delay: float = 0.0) -> None:
-        self.batches: list[Batch] = []
+        self.chunks: list[Chunk] = []
         self.delay = delay
 
-    async def __call__(self, node_id: str, batch: Batch) -> None:
+    async def __call__(self, chunk: Chunk) -> None:
         if self.delay:
             await asyncio.sleep(self.delay)
-        self.batches.append(batch)
+        self.chunks.append(chunk)
 
     def data(self) -> list[str]:
-        return [event["data"] for batch in self.batches for event in batch]
+        return [event["data"] for chunk in self.chunks for event in decode_chunk(chunk).events]
 
 
-def payloads(count: int, size: int = 10) -> list[str]:
-    return [f"{n:0{size}d}" for n in range(count)]
+def lines(start: int, count: int, width: int = 10) -> Piece:
+    return Piece("test", b"".join(f"{n:0{width}d}\n".encode() for n in range(start, start + count)))
 
 
-def test_batches_hold_at_most_batch_size_events_in_order() -> None:
+def expected(count: int, width: int = 10) -> list[str]:
+    return [f"{n:0{width}d}" for n in range(count)]
+
+
+def tcp() -> object:
+    return build("TcpServer", {"port": 0})
+
+
+def test_a_chunk_goes_once_it_holds_chunk_bytes_and_keeps_the_order() -> None:
     recorder = Recorder()
-    batcher = Batcher("in", recorder, batch_size=100, batch_ms=1000)
+    chunker = Chunker(tcp(), recorder, chunk_bytes=1100, chunk_ms=60_000)  # type: ignore[arg-type]
 
     async def go() -> None:
-        await batcher.emit(new_events(payloads(250), "Test"))
-        await batcher.flush()
+        for start in range(0, 250, 25):
+            await chunker.emit([lines(start, 25)])  # 275 bytes each
+        await chunker.flush()
 
     asyncio.run(go())
-    assert [len(batch) for batch in recorder.batches] == [100, 100, 50]
-    assert recorder.data() == payloads(250)
+    assert [chunk.size for chunk in recorder.chunks] == [1100, 1100, 550]
+    assert recorder.data() == expected(250)
+    assert len({chunk.chunk_id for chunk in recorder.chunks}) == 3
+    assert chunker.pending == []
+    assert chunker.pending_bytes == 0
 
 
-def test_byte_cap_ends_a_batch_once_its_payloads_reach_the_cap() -> None:
+def test_a_chunk_records_its_input_and_framing() -> None:
     recorder = Recorder()
-    batcher = Batcher("in", recorder, batch_size=1000, batch_ms=1000, batch_bytes=4096)
-    events = new_events(payloads(20, size=1000), "Test")
-    events.insert(7, new_events(["x" * 10_000], "Test")[0])
-    events.insert(8, new_events(["y" * 10_000], "Test")[0])  # first of its batch
+    module = build("TcpServer", {"port": 0, "simple_separator": "|"}, node_id="tcp")
+    chunker = Chunker(module, recorder, chunk_bytes=1 << 20, chunk_ms=60_000)
 
     async def go() -> None:
-        await batcher.emit(events)
-        await batcher.flush()
+        await chunker.emit([Piece("10.0.0.1:5", b"a|b|")])
+        await chunker.flush()
 
     asyncio.run(go())
-    for batch in recorder.batches[:-1]:
-        sizes = [len(event["data"]) for event in batch]
-        assert sum(sizes[:-1]) < 4096 <= sum(sizes)  # ends with the event that reached it
-    assert [len(batch) for batch in recorder.batches][:3] == [5, 3, 1]  # 'y' goes alone
-    assert recorder.data() == [event["data"] for event in events]
-    assert batcher.pending_bytes == 0
-    assert batcher.sizes == []
+    (chunk,) = recorder.chunks
+    assert (chunk.node, chunk.source_module, chunk.framing.separator) == ("tcp", "TcpServer", "|")
+    events = decode_chunk(Chunk.unpack(chunk.pack())).events
+    assert [event["data"] for event in events] == ["a", "b"]
+    assert events[0]["gambolputty"]["received_from"] == "10.0.0.1:5"
 
 
 def test_the_age_flush_never_merges_with_or_overtakes_a_delivery_in_progress() -> None:
     recorder = Recorder(delay=0.01)
-    batcher = Batcher("in", recorder, batch_size=10, batch_ms=1)
+    chunker = Chunker(tcp(), recorder, chunk_bytes=110, chunk_ms=1)  # type: ignore[arg-type]
 
     async def go() -> None:
         async def ticker() -> None:
             for _ in range(200):
-                await batcher.flush_if_old(asyncio.get_running_loop().time() + 1e6)
+                await chunker.flush_if_old(asyncio.get_running_loop().time() + 1e6)
                 await asyncio.sleep(0.001)
 
         tick = asyncio.create_task(ticker())
         for start in range(0, 300, 37):
-            await batcher.emit(new_events(payloads(300)[start : start + 37], "Test"))
+            await chunker.emit([lines(start, min(37, 300 - start))])
         await tick
-        await batcher.flush()
+        await chunker.flush()
 
     asyncio.run(go())
-    assert max(len(batch) for batch in recorder.batches) <= 10
-    assert recorder.data() == payloads(300)
+    assert recorder.data() == expected(300)
+
+
+def test_undelivered_records_counts_what_a_forced_exit_would_abandon() -> None:
+    chunker = Chunker(tcp(), Recorder(), chunk_bytes=1 << 20, chunk_ms=60_000)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        await chunker.emit([lines(0, 40), Piece("x", b"partial")])
+
+    asyncio.run(go())
+    assert chunker.undelivered_records() == 41

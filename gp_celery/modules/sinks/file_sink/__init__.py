@@ -136,6 +136,11 @@ class FileSink(Sink[FileSinkOptions]):
         self._handles.close_stale(now, self.options.idle_close_secs)
         return []
 
+    def reopen(self) -> None:
+        self._sync()
+        self._handles.close_all()  # the next write opens the path afresh
+        self.log.info("%s: reopened its files.", self.label)
+
     def close(self) -> None:
         self._sync()
         self._handles.close_all()

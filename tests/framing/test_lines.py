@@ -1,31 +1,32 @@
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 
-from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE, Event, add_error
+from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE, Event
 from gp_celery.framing import (
     INVALID_UTF8,
-    Framer,
-    FramingSpec,
-    MultilineFramer,
-    decode_line,
+    Chunk,
+    Framing,
+    compile_separator,
+    cutter,
+    decode_chunk,
+    decode_record,
     truncate_utf8,
 )
-from gp_celery_inputs.tcp_server import compile_separator
+from gp_celery.framing.cut import LineCutter
 from tests.inputs.conftest import errors
 
 
-def tag(event: Event, reason: str) -> None:
-    add_error(event, "test", reason)
-
-
 def frame(chunks: list[bytes], **spec: object) -> list[Event]:
-    framer = Framer(FramingSpec(**spec), "Test", "peer", tag)  # type: ignore[arg-type]
-    events = [event for chunk in chunks for event in framer.feed(chunk)]
-    return events + framer.close()
+    """Cut a stream as a listener does, then decode the pieces as a worker does."""
+    if "max_line_bytes" in spec:  # the option's name for the record size limit
+        spec["max_record_bytes"] = spec.pop("max_line_bytes")
+    framing = Framing(**spec)  # type: ignore[arg-type]
+    cut = cutter(framing, "peer")
+    pieces = [piece for chunk in chunks for piece in cut.feed(chunk)] + cut.close()
+    return decode_chunk(Chunk("test", "Test", framing, pieces)).events
 
 
 def data(events: list[Event]) -> list[str]:
@@ -70,7 +71,7 @@ def test_any_chunking_gives_the_same_events_as_one_chunk(limit: int, separator: 
     raw = b"".join(rng.choice(alphabet) for _ in range(4000))
     spec: dict[str, object] = {"keep_separator": True, "max_line_bytes": limit}
     if separator.startswith("regex:"):
-        spec["regex"] = compile_separator(separator.removeprefix("regex:"))
+        spec["regex"] = separator.removeprefix("regex:")
     else:
         spec["separator"] = separator
 
@@ -106,12 +107,12 @@ def test_empty_lines_are_events_without_strip() -> None:
 
 
 def test_regex_separator_wins_and_may_span_chunks() -> None:
-    spec = {"regex": compile_separator(r"\r?\n|;"), "separator": "|"}
+    spec = {"regex": r"\r?\n|;", "separator": "|"}
     assert data(frame([b"a;b\r", b"\nc|d\n"], **spec)) == ["a", "b", "c|d"]
 
 
 def test_regex_separator_is_kept_when_asked() -> None:
-    events = frame([b"a\r\nb\n"], regex=compile_separator(r"\r?\n"), keep_separator=True)
+    events = frame([b"a\r\nb\n"], regex=r"\r?\n", keep_separator=True)
     assert data(events) == ["a\r\n", "b\n"]
 
 
@@ -143,13 +144,15 @@ def test_an_overlong_line_in_one_chunk_is_truncated_and_tagged() -> None:
 
 
 def test_an_overlong_line_over_many_chunks_keeps_memory_bounded() -> None:
-    framer = Framer(FramingSpec(max_line_bytes=1000), "Test", "peer", tag)
-    assert framer.feed(b"before\n") != []
+    framing = Framing(max_record_bytes=1000)
+    cut = LineCutter(framing, "peer")
+    pieces = cut.feed(b"before\n")
     chunk = b"y" * 4096
     for _ in range(5000):  # 20 MB without a separator
-        assert framer.feed(chunk) == []
-        assert framer.buffered_bytes <= 1000 + len(chunk)
-    events = framer.feed(b"tail\nnext\n") + framer.close()
+        assert cut.feed(chunk) == []
+        assert cut.buffered_bytes <= 1000 + len(chunk)
+    pieces += cut.feed(b"tail\nnext\n") + cut.close()
+    events = decode_chunk(Chunk("test", "Test", framing, pieces[1:])).events
     assert data(events) == ["y" * 1000, "next"]
     size = 5000 * 4096 + 4
     assert errors(events[0]) == [f"line of {size} bytes exceeds max_line_bytes=1000; truncated"]
@@ -183,34 +186,34 @@ def test_non_ascii_lines_are_measured_in_bytes_on_the_fast_path() -> None:
 
 def test_stream_mode_keeps_each_chunk_and_its_bytes() -> None:
     chunks = [b"\x93\x01\xa2hi\n", b"  \xff\x00 ", b"\xe2\x82"]
-    events = frame(chunks, mode="stream")
+    events = frame(chunks, kind="stream")
     assert len(events) == 3
     assert [d.encode("utf-8", "surrogateescape") for d in data(events)] == chunks
     assert all(errors(event) == [] for event in events)
 
 
-def test_decode_line_truncates_and_tags() -> None:
-    assert decode_line(b" hi", 3, 100, b"\n") == (" hi\n", [])
-    text, reasons = decode_line(b"\xff" + b"a" * 20, 21, 10, what="datagram")
+def test_decode_record_truncates_and_tags() -> None:
+    assert decode_record(b" hi", 3, 100, b"\n") == (" hi\n", [])
+    text, reasons = decode_record(b"\xff" + b"a" * 20, 21, 10, what="datagram")
     assert text == "\ufffd" + "a" * 9
     assert reasons == ["datagram of 21 bytes exceeds max_line_bytes=10; truncated", INVALID_UTF8]
 
 
-@pytest.mark.parametrize("spec", [{"separator": ""}, {"max_line_bytes": 0}])
-def test_a_bad_spec_is_refused(spec: dict[str, object]) -> None:
+@pytest.mark.parametrize("spec", [{"separator": ""}, {"max_record_bytes": 0}])
+def test_a_bad_framing_is_refused(spec: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"empty|at least"):
-        FramingSpec(**spec)  # type: ignore[arg-type]
+        Framing(**spec)  # type: ignore[arg-type]
 
 
-def test_a_regex_matching_nothing_is_refused_by_the_spec() -> None:
+def test_a_regex_matching_nothing_is_refused_by_the_framing() -> None:
     with pytest.raises(ValueError, match="empty string"):
-        FramingSpec(regex=re.compile(b"a*"))
+        Framing(regex="a*")
 
 
 def multiline(chunks: list[bytes], signal: str | None, limit: int = 1 << 20) -> list[Event]:
-    spec = FramingSpec(keep_separator=True, max_line_bytes=limit)
-    framer = MultilineFramer(spec, "Test", "peer", tag, signal)
-    return [event for chunk in chunks for event in framer.feed(chunk)] + framer.close()
+    return frame(
+        chunks, kind="multiline", keep_separator=True, max_line_bytes=limit, end_signal=signal
+    )
 
 
 def test_multiline_blocks_end_at_the_signal_line() -> None:
@@ -235,6 +238,6 @@ def test_multiline_block_over_the_limit_is_cut_at_a_line_and_tagged() -> None:
     assert errors(events[1]) == []
 
 
-def test_multiline_block_carries_the_tags_of_its_lines() -> None:
+def test_multiline_block_is_tagged_for_the_invalid_text_it_keeps() -> None:
     events = multiline([b"ok\n\xff\nEND\nfine\n"], "END\n")
     assert [errors(event) for event in events] == [[INVALID_UTF8], []]

@@ -1,0 +1,31 @@
+"""An input's framing as the whole config means it (one adjustment the input cannot see)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gp_celery.framing import Framing
+
+if TYPE_CHECKING:
+    from gp_celery.config import NodeSpec, PipelineConfig
+
+
+def feeds_msgpack_stream(config: PipelineConfig, spec: NodeSpec) -> bool:
+    """Does this input send to a MsgPackParser in stream mode (GambolPutty's shape for
+    python-beaver's msgpack over TCP)?"""
+    for receiver in spec.receivers or []:
+        target = config.node(receiver.target)
+        options = target.options
+        if target.type_name == "MsgPackParser" and getattr(options, "mode", "") == "stream":
+            return True
+    return False
+
+
+def framing_of(config: PipelineConfig, spec: NodeSpec, framing: Framing) -> Framing:
+    """A raw stream that feeds a MsgPackParser in stream mode is cut at msgpack object
+    boundaries, so every event holds whole objects wherever it is decoded: a fleet never
+    splits an object between two worker processes, and the parser needs no state per
+    connection. Every other framing is the input's own."""
+    if framing.kind == "stream" and feeds_msgpack_stream(config, spec):
+        return Framing(**{**framing.to_wire(), "kind": "msgpack"})
+    return framing
