@@ -148,12 +148,18 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from gp_celery.config.stages import split_state_problems
     from gp_celery.report import print_check
 
     try:
         config = load_config(_config_path(args))
     except ConfigError as error:
         for problem in error.problems:
+            print(problem)
+        return EXIT_CONFIG
+    fleet = args.fleet or config.settings.workers > 1
+    if fleet and (problems := split_state_problems(config)):
+        for problem in problems:
             print(problem)
         return EXIT_CONFIG
     return EXIT_OK if print_check(config, strict=args.strict) else EXIT_CONFIG
@@ -225,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict",
         action="store_true",
         help="also fail when the config uses modules that are not built yet",
+    )
+    check.add_argument(
+        "--fleet",
+        action="store_true",
+        help="check it as a fleet runs it (listeners and workers; implied by Global: "
+        "workers > 1): a module whose state one process must hold needs a queue of its own",
     )
     check.set_defaults(handler=cmd_check)
 

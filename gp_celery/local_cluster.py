@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -205,14 +206,20 @@ def run_local_cluster(config: PipelineConfig, config_path: str, workers: int) ->
             asyncio.run(listen(config, settings, check=False, watch=watch))
             wait_until_drained(redis_client(url), queues, [redis_child, *children])
         finally:
-            alive = [child for child in children if child.process.poll() is None]
-            if alive and redis_child.process.poll() is None:
-                # A remote-control shutdown is warm like SIGTERM, but Celery prints nothing
-                # on stdout for it, and stdout carries StdOutSink's events.
-                app.control.shutdown()
-            for child in children:
-                try:
-                    child.process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    child.process.terminate()
-                    child.process.wait(timeout=30)
+            stop_workers(app, children, broker_alive=redis_child.process.poll() is None)
+
+
+def stop_workers(app: Any, children: list[Child], broker_alive: bool) -> None:
+    """Warm shutdown through the broker; without a broker there is nothing to finish, so
+    the workers are terminated at once."""
+    alive = [child for child in children if child.process.poll() is None]
+    if alive and broker_alive:
+        # A remote-control shutdown is warm like SIGTERM, but Celery prints nothing on
+        # stdout for it, and stdout carries StdOutSink's events.
+        app.control.shutdown()
+    for child in alive:
+        try:
+            child.process.wait(timeout=60 if broker_alive else 0.1)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.process.pid, signal.SIGTERM)
+            child.process.wait(timeout=30)

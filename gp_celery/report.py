@@ -6,7 +6,7 @@ import difflib
 import sys
 from typing import Any
 
-from gp_celery.config import DEFAULT_QUEUE, PipelineConfig
+from gp_celery.config import PipelineConfig
 from gp_celery.docs import (
     ModuleDoc,
     OptionDoc,
@@ -28,23 +28,6 @@ def _rich_print(*renderables: Any) -> None:
     Console().print(*renderables)
 
 
-def node_queues(config: PipelineConfig) -> dict[str, list[str]]:
-    """The Celery queue(s) each node runs on in distributed mode: its own ``queue``, else
-    the queue of the stage that sends to it (inputs publish to theirs, or the default)."""
-    queues: dict[str, set[str]] = {node.id: set() for node in config.nodes}
-    for node in config.order:  # senders come first
-        own = node.queue
-        if node.family == "input":
-            queues[node.id].add(own or DEFAULT_QUEUE)
-        elif own:
-            queues[node.id] = {own}
-        for receiver in node.receivers or []:
-            target = config.node(receiver.target)
-            if not target.queue:
-                queues[target.id] |= queues[node.id]
-    return {node_id: sorted(found) for node_id, found in queues.items()}
-
-
 def check_header(config: PipelineConfig, *, strict: bool) -> tuple[str, bool]:
     """The first line `check` prints, and whether the check passed. It says OK only when
     the command exits 0: with --strict, modules not built yet make it fail."""
@@ -64,14 +47,14 @@ def print_check(config: PipelineConfig, *, strict: bool = False) -> bool:
     whether the check passed."""
     header, passed = check_header(config, strict=strict)
     lines = [header]
-    stages = node_queues(config)
+    stages = config.stages
     for node in config.order:
         targets = []
         for receiver in node.receivers or []:
             flt = f" if {receiver.filter.source}" if receiver.filter else ""
             targets.append(f"{receiver.target}{flt}")
         arrow = " -> " + ", ".join(targets) if targets else ""
-        queue = f" [queue {', '.join(stages[node.id])}]" if stages[node.id] else ""
+        queue = f" [queue {', '.join(stages[node.id])}]" if stages.get(node.id) else ""
         family = node.family if node.module else f"{node.family}, not built yet"
         lines.append(f"  {node.id} ({family}){queue}{arrow}")
     for node in config.planned:
@@ -81,6 +64,10 @@ def print_check(config: PipelineConfig, *, strict: bool = False) -> bool:
             "are not checked and `gp-celery run` refuses this config"
             + (f"; instead: {instead}" if instead else "")
         )
+    lines += [
+        f"  stage {queue}: digest {digest[:16]} (what its workers run; tasks carry it)"
+        for queue, digest in config.digests.items()
+    ]
     print("\n".join(lines))
     return passed
 

@@ -45,6 +45,7 @@ class RedisServer:
     port: int
     workdir: Path
     appendonly: bool = True
+    maxmemory: str = "0"
     process: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
 
@@ -79,6 +80,8 @@ class RedisServer:
                 "",
                 "--maxmemory-policy",
                 "noeviction",
+                "--maxmemory",
+                self.maxmemory,
                 "--logfile",
                 str(self.log),
             ],

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from gp_celery.config.global_options import GlobalOptions
 from gp_celery.config.locate import Locator
 from gp_celery.config.nodes import NodeSpec, ReceiverSpec, build_node
+from gp_celery.config.plugins import import_plugins
 from gp_celery.config.problems import ConfigError, Problem, shorten
 from gp_celery.config.source import Source, YamlSyntaxError, expand_env, parse_yaml
 from gp_celery.config.stages import (
@@ -179,6 +180,7 @@ def parse_config(
             raise ConfigError([error.problem]) from None
     as_written = copy.deepcopy(source.data)
     problems = expand_env(source, environ)
+    problems += import_plugins(source)
     settings, nodes, found = _entries(source)
     problems += found
     problems += assign_ids(nodes, file)

@@ -14,6 +14,7 @@ from typing import Final, Protocol
 
 import msgpack
 
+from gp_celery.framing.chunk import Chunk
 from gp_celery.framing.spec import REGEX_WINDOW, Framing, Piece
 
 MSGPACK_ERRORS: Final = {
@@ -290,3 +291,8 @@ def count_records(framing: Framing, piece: Piece) -> int:
         return len(ends) + (1 if data and (not ends or ends[-1] < len(data)) else 0)
     sep = framing.separator.encode(framing.encoding)
     return data.count(sep) + (0 if data.endswith(sep) or not data else 1)
+
+
+def records_in(chunk: Chunk) -> int:
+    """``count_records`` over a whole chunk."""
+    return sum(count_records(chunk.framing, piece) for piece in chunk.pieces)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 from tests.distributed.conftest import GP, ids_of, line, sink_events, write_config
 
 
@@ -74,3 +76,77 @@ def test_workers_2_writes_the_same_events_as_embedded_mode(tmp_path: Path) -> No
     assert len({e["gambolputty"]["event_id"] for e in cluster_events}) == count
     assert sum(1 for e in cluster_events if e.get("sevens")) == count // 10
     assert without_event_id(cluster_events) == without_event_id(embedded_events)
+
+
+def slow_stdin_config(tmp_path: Path, extra: str = "") -> Path:
+    return write_config(
+        tmp_path,
+        f"""- Global:
+   batch_ms: 50
+{extra}- StdIn: {{}}
+- FileSink:
+   file_name: {tmp_path / "out.jsonl"}
+   json_lines: true
+""",
+    )
+
+
+def start_run(config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [GP, "run", "-c", str(config), "--workers", "2"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("victim", "reason"),
+    [
+        ("-m celery", "the worker 'gp-local' exited with code -9"),
+        ("redis-server", "the private redis-server exited with code -9"),
+    ],
+    ids=["worker", "redis"],
+)
+def test_a_worker_or_redis_that_dies_mid_run_stops_the_run_with_the_reason(
+    tmp_path: Path, victim: str, reason: str
+) -> None:
+    import psutil
+
+    process = start_run(slow_stdin_config(tmp_path))
+    assert process.stdin is not None
+    out = tmp_path / "out.jsonl"
+    process.stdin.write(b"".join(f"{line(n)}\n".encode() for n in range(100)))
+    process.stdin.flush()
+    wait_for(lambda: len(sink_events(out)) >= 100, 60, "the first events through the fleet")
+    tree = psutil.Process(process.pid).children(recursive=True)
+    next(child for child in tree if victim in " ".join(child.cmdline())).kill()
+    started = time.monotonic()
+    assert process.stderr is not None
+    try:
+        wait_for(lambda: process.poll() is not None, 40, "the run to stop")  # stdin stays open
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+    stderr = process.stderr.read().decode()
+    assert process.returncode == 2, stderr[-2000:]
+    assert time.monotonic() - started < 30  # the spool's grace period at most, not forever
+    assert reason in stderr
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    assert alive == [], "the run left processes behind"
+
+
+def test_a_worker_that_cannot_start_stops_the_run_with_the_reason(tmp_path: Path) -> None:
+    config = slow_stdin_config(tmp_path, "   plugins: [tests.plugins.broken_in_workers]\n")
+    process = start_run(config)
+    try:
+        _, stderr = process.communicate(timeout=90)  # stdin open: never ends by itself
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+    text = stderr.decode()
+    assert process.returncode == 2, text[-2000:]
+    assert "the worker 'gp-local' exited with code 78" in text
+    assert "not installed on the worker hosts" in text

@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from gp_celery.config import parse_config
 from tests.e2e.conftest import GP, ROOT, gp
 
 SEED_LINE = '192.168.2.20 - - [28/Jul/2006:10:27:10 -0300] "GET /cgi-bin/try/ HTTP/1.0" 200 3395\n'
@@ -224,11 +225,16 @@ def test_check_prints_the_stage_queue_of_every_node(tmp_path: Path) -> None:
         "- AddDateTime:\n    queue: slow\n- DevNullSink\n"
     )
     lines = gp("check", "-c", str(config)).stdout.decode().splitlines()
-    assert lines[1:] == [
+    assert lines[1:5] == [
         "  StdIn (input) [queue gp-celery] -> RegexParser",
         "  RegexParser (parser) [queue gp-celery] -> AddDateTime",
         "  AddDateTime (modifier) [queue slow] -> DevNullSink",
         "  DevNullSink (sink) [queue slow]",
+    ]
+    digests = parse_config(config.read_text(), str(config)).digests
+    assert lines[5:] == [
+        f"  stage {queue}: digest {digests[queue][:16]} (what its workers run; tasks carry it)"
+        for queue in ("gp-celery", "slow")
     ]
 
 

@@ -156,7 +156,7 @@ async def listen(
         config.settings.batch_ms,
         on_tick=tick,
         on_stop=publisher.begin_stop,
-        abandoned=publisher.held_records,
+        held=publisher.held_chunks,
     )
     queues = sorted(set(publisher.queues.values()))
     log.info(

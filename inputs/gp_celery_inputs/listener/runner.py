@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gp_celery.framing import Chunk, Piece
-from gp_celery.framing.cut import count_records
+from gp_celery.framing.cut import count_records, records_in
 from gp_celery.modules.base import Input
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,9 @@ class Chunker:
             finally:
                 self.delivering = None
 
-    def undelivered_records(self) -> int:
-        """Records pending or being delivered: what a forced exit abandons."""
-        pieces = [*self.pending, *(self.delivering.pieces if self.delivering else ())]
-        return sum(count_records(self.module.framing, piece) for piece in pieces)
+    def pending_records(self) -> int:
+        """Records not yet handed to ``deliver``."""
+        return sum(count_records(self.module.framing, piece) for piece in self.pending)
 
 
 class InputFailedError(RuntimeError):
@@ -103,7 +102,7 @@ class InputRunner:
         on_tick: Tick | None = None,
         on_stop: Callable[[], None] | None = None,
         on_hangup: Callable[[], None] | None = None,
-        abandoned: Callable[[], int] | None = None,
+        held: Callable[[], list[Chunk]] | None = None,
     ) -> None:
         self.inputs = inputs
         self.chunkers = {
@@ -113,13 +112,18 @@ class InputRunner:
         self.on_tick = on_tick
         self.on_stop = on_stop
         self.on_hangup = on_hangup
-        self.abandoned = abandoned
-        """Records the deliverer holds beyond the chunkers' (e.g. the publisher's queue)."""
+        self.held = held
+        """Chunks the deliverer holds, not yet delivered (the publisher's, say)."""
         self._stop = asyncio.Event()
 
     def undelivered_records(self) -> int:
-        held = self.abandoned() if self.abandoned is not None else 0
-        return held + sum(chunker.undelivered_records() for chunker in self.chunkers.values())
+        """Records pending, being delivered or held undelivered: what a forced exit loses."""
+        chunks = {id(chunk): chunk for chunk in (self.held() if self.held else [])}
+        for chunker in self.chunkers.values():
+            if chunker.delivering is not None:
+                chunks[id(chunker.delivering)] = chunker.delivering
+        held = sum(records_in(chunk) for chunk in chunks.values())
+        return held + sum(chunker.pending_records() for chunker in self.chunkers.values())
 
     def request_stop(self, signum: int | None = None) -> None:
         if signum is not None and self._stop.is_set():

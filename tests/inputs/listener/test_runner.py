@@ -98,4 +98,4 @@ def test_undelivered_records_counts_what_a_forced_exit_would_abandon() -> None:
         await chunker.emit([lines(0, 40), Piece("x", b"partial")])
 
     asyncio.run(go())
-    assert chunker.undelivered_records() == 41
+    assert chunker.pending_records() == 41
