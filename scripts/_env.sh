@@ -10,8 +10,16 @@ ensure_python() {
     if ! command -v python3 >/dev/null 2>&1; then
         ensure_debian_packages python3 python3-venv
     fi
-    if ! python3 -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-        say "gp-celery needs Python >= 3.11 with the venv module; found: $(python3 --version 2>&1)"
+    # Debian's python3 has the venv module but not ensurepip, without which `python3 -m venv`
+    # fails: the suite makes venvs (.venv, and a bare one in tests/install), so check both.
+    local check='import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))'
+    if ! python3 -c "$check" 2>/dev/null; then
+        python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null &&
+            ensure_debian_packages python3-venv
+    fi
+    if ! python3 -c "$check" 2>/dev/null; then
+        say "gp-celery needs Python >= 3.11 with the venv and ensurepip modules (Debian:"
+        say "apt-get install python3-venv); found: $(python3 --version 2>&1)"
         exit 1
     fi
 }
