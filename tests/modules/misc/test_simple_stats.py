@@ -413,3 +413,15 @@ def test_in_a_fleet_keys_expire_after_a_few_intervals(redis_server: RedisServer)
         f"gp-celery:simple-stats:stats:{index}:reported".encode(),
     ]
     assert all(0 < client.ttl(key) <= 60 for key in keys)
+
+
+def test_in_a_fleet_close_says_which_counts_redis_did_not_take(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    (module,) = fleet(redis_server, {"interval": 10, **QUIET}, 1)
+    module.tick(at(next_interval(10) + 0.2))
+    module.process([typed("a")] * 6)
+    redis_server.stop()
+    module.close()
+    assert "SimpleStats 'stats': could not add this process's last 6 events to Redis" in caplog.text
+    assert "the fleet's report lacks them." in caplog.text

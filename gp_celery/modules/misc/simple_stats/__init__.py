@@ -52,7 +52,8 @@ class SimpleStats(Misc[SimpleStatsOptions]):
     processes that ran the node in that interval. A process that dies loses at most its
     last second of counts; counts made while Redis does not answer are kept and added when
     it does. An interval with no events is reported too (0 events). When the whole fleet
-    stops, its last interval is not reported.
+    stops, its last interval is not reported. A fleet without Redis (a RabbitMQ broker and
+    no GP_REDIS_URL) reports per process, as GambolPutty did.
 
     ``process_statistics`` adds psutil numbers about the process (in a fleet: summed over
     the processes that ran the node; each samples itself once per interval): cpu_percent
@@ -122,7 +123,16 @@ class SimpleStats(Misc[SimpleStatsOptions]):
             exchange = self._fleet.exchange()
             index = self._index if self._index is not None else self._index_at(time.time())
             exchange.add_counts(index, self._count, self._types)
-            self._execute(exchange)
+            try:
+                exchange.execute()
+            except RedisError as error:
+                self.log.warning(
+                    "%s: could not add this process's last %d events to Redis (%s); "
+                    "the fleet's report lacks them.",
+                    self.label,
+                    self._count,
+                    error,
+                )
 
     def _index_at(self, wall: float) -> int:
         return int(wall // self.options.interval)
