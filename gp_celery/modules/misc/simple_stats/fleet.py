@@ -1,0 +1,107 @@
+"""SimpleStats' fleet-wide counts in Redis: one hash per node and wall-clock interval, which
+every process adds to, and one claim per interval, which exactly one process wins.
+
+A hash ``gp-celery:simple-stats:<node>:<interval index>`` holds ``events``, ``type:<name>``
+counts, ``stat:<name>`` psutil sums and one ``process:<host:pid>`` field per process that
+ran the node in the interval. ``...:<index>:reported`` is the claim (``SET NX``). Both
+expire a few intervals later.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from typing import Any, Final
+
+from gp_celery.modules.misc.simple_stats.report import Totals
+
+PREFIX: Final = "gp-celery:simple-stats:"
+GRACE_SECS: Final = 2.0
+"""How long after its end an interval is reported: every process adds its counts about
+once a second, so by then every live process has added its share."""
+CATCH_UP: Final = 3
+"""Ended intervals a process still tries to report after a pause (older keys are gone)."""
+
+
+def wall_clock(now: float) -> float:
+    """The runner's monotonic ``now`` on the wall clock, which every host of a fleet shares
+    (to within NTP's accuracy), so that every process cuts the same intervals."""
+    return now + time.time() - time.monotonic()
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+class FleetCounts:
+    """One SimpleStats node's counts in Redis, for one process of the fleet."""
+
+    def __init__(self, redis: Any, node_id: str, process: str, interval: float) -> None:
+        self.redis = redis
+        self.prefix = f"{PREFIX}{node_id}:"
+        self.process = process
+        self.interval = interval
+        self.ttl = math.ceil(interval * (CATCH_UP + 2) + GRACE_SECS)
+
+    def exchange(self) -> Exchange:
+        return Exchange(self)
+
+    def totals(self, index: int, fields: dict[Any, Any]) -> Totals:
+        """An interval's totals from its hash."""
+        totals = Totals(elapsed=self.interval, start=index * self.interval, processes=0)
+        for raw_name, raw_value in fields.items():
+            kind, _, name = _text(raw_name).partition(":")
+            value = _text(raw_value)
+            if kind == "events":
+                totals.events = int(value)
+            elif kind == "type":
+                totals.types[name] = int(value)
+            elif kind == "stat":
+                totals.process_stats[name] = float(value)
+            elif kind == "process":
+                totals.processes = (totals.processes or 0) + 1
+        totals.process_stats = dict(sorted(totals.process_stats.items()))
+        return totals
+
+
+class Exchange:
+    """One pipelined round trip (MULTI/EXEC, so a lost connection adds nothing twice): what
+    this process adds, and the ended intervals it claims and reads."""
+
+    def __init__(self, fleet: FleetCounts) -> None:
+        self.fleet = fleet
+        self.pipe = fleet.redis.pipeline(transaction=True)
+        self.claims: list[tuple[int, int]] = []  # (interval index, position of its SET NX)
+
+    def __len__(self) -> int:
+        return len(self.pipe)
+
+    def add_counts(self, index: int, events: int, types: Counter[Any]) -> None:
+        key, pipe = self.fleet.prefix + str(index), self.pipe
+        pipe.hincrby(key, "events", events)
+        pipe.hincrby(key, f"process:{self.fleet.process}", events)
+        for name, count in types.items():
+            pipe.hincrby(key, f"type:{name}", count)
+        pipe.expire(key, self.fleet.ttl)
+
+    def add_presence(self, index: int, process_stats: dict[str, float]) -> None:
+        """Say that this process ran the node in interval ``index``, with its psutil numbers."""
+        key, pipe = self.fleet.prefix + str(index), self.pipe
+        pipe.hincrby(key, f"process:{self.fleet.process}", 0)
+        for name, value in process_stats.items():
+            pipe.hincrbyfloat(key, f"stat:{name}", value)
+        pipe.expire(key, self.fleet.ttl)
+
+    def claim(self, index: int) -> None:
+        key = self.fleet.prefix + str(index)
+        self.claims.append((index, len(self.pipe)))
+        self.pipe.set(f"{key}:reported", self.fleet.process, nx=True, ex=self.fleet.ttl)
+        self.pipe.hgetall(key)
+
+    def execute(self) -> list[Totals]:
+        """Run it; the totals of the intervals this process won, oldest first."""
+        results = self.pipe.execute()
+        return [
+            self.fleet.totals(index, results[at + 1]) for index, at in self.claims if results[at]
+        ]
