@@ -11,13 +11,13 @@ closed first. SIGHUP reopens the files sinks write (for logrotate).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from typing import Any, Final
 
 from gp_celery.config import PipelineConfig
 from gp_celery.framing import Chunk
+from gp_celery.memory import settle_memory
 from gp_celery.modules.base import Input
 from gp_celery.pipeline import Pipeline
 from gp_celery_inputs.listener.runner import InputRunner
@@ -47,10 +47,7 @@ class EmbeddedRunner:
 
     async def run(self) -> None:
         """Run until the inputs end or a signal arrives; always flush and close."""
-        # Start-up objects (modules, compiled options) live until exit: keep the garbage
-        # collector from re-scanning them while millions of short-lived events pass.
-        gc.collect()
-        gc.freeze()
+        settle_memory()
         runner = InputRunner(
             self.pipeline.input_modules(),
             self._deliver,

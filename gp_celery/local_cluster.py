@@ -38,6 +38,9 @@ INSTALL_HINT: Final = (
 )
 READY_SECS: Final = 60.0
 """How long workers may take to answer before the run gives up."""
+BROADCAST_STOP_SECS: Final = 10.0
+"""How long a drained worker may take to stop after the broadcast shutdown."""
+TERM_STOP_SECS: Final = 30.0
 
 
 class LocalClusterError(RuntimeError):
@@ -110,10 +113,8 @@ def start_worker(
         "worker",
         "--gp-config",
         config_path,
-        "--concurrency",
-        str(concurrency),
         "--pool",
-        "prefork",
+        "solo",
         "-Q",
         ",".join(queues),
         "--loglevel",
@@ -142,21 +143,35 @@ def single_stage_queues(config: PipelineConfig) -> list[str]:
     )
 
 
-def wait_until_ready(app: Any, workers: list[Child], names: list[str]) -> None:
-    deadline = time.monotonic() + READY_SECS
-    waiting = set(names)
-    while waiting:
-        for child in workers:
+@dataclass
+class Watch:
+    """Called about ten times a second while the listener runs: a dead child, or a worker
+    not ready in time, stops the run with the reason. The listener reads meanwhile (its
+    chunks wait in the private Redis), so a worker's start-up costs the run no time."""
+
+    client: Any
+    children: list[Child]
+    waiting: list[str]
+    """Worker names not ready yet."""
+    started: float
+
+    def __call__(self) -> None:
+        from gp_celery.tasks import READY_PREFIX
+
+        for child in self.children:
             child.check_alive()
-        if time.monotonic() > deadline:
+        if not self.waiting:
+            return
+        ready = [key.decode() for key in self.client.keys(READY_PREFIX + "*")]
+        self.waiting = [
+            name
+            for name in self.waiting
+            if not any(f"{READY_PREFIX}{name}@" in key for key in ready)
+        ]
+        if self.waiting and time.monotonic() - self.started > READY_SECS:
             raise LocalClusterError(
-                f"the workers ({', '.join(sorted(waiting))}) did not answer within "
-                f"{READY_SECS:.0f}s"
+                f"the workers ({', '.join(self.waiting)}) were not ready within {READY_SECS:.0f}s"
             )
-        for reply in app.control.ping(timeout=0.5):
-            waiting -= {
-                name for name in waiting if any(key.startswith(name + "@") for key in reply)
-            }
 
 
 def backlog(client: Any, queues: list[str]) -> int:
@@ -192,34 +207,40 @@ def run_local_cluster(config: PipelineConfig, config_path: str, workers: int) ->
         url = f"redis+socket://{socket_path}"
         settings = BrokerSettings(broker_url=url, store_url=url)
         use_settings(app, settings)
-        pools = [("gp-local", workers, [queue for queue in queues if queue not in single])]
+        shared = [queue for queue in queues if queue not in single]
+        pools = [(f"gp-local-{n + 1}", 1, shared) for n in range(workers)]
         pools += [(f"gp-local-{queue}", 1, [queue]) for queue in single]
         pools = [pool for pool in pools if pool[2]]
         children = [start_worker(config_path, url, n, qs, name) for name, n, qs in pools]
+        client = redis_client(url)
+        watch = Watch(
+            client, [redis_child, *children], [name for name, _, _ in pools], time.monotonic()
+        )
         try:
-            wait_until_ready(app, children, [name for name, _, _ in pools])
-
-            def watch() -> None:
-                for child in [redis_child, *children]:
-                    child.check_alive()
-
             asyncio.run(listen(config, settings, check=False, watch=watch))
-            wait_until_drained(redis_client(url), queues, [redis_child, *children])
+            wait_until_drained(client, queues, [redis_child, *children])
+            while watch.waiting:  # an empty input can end before the workers are ready
+                watch()
+                time.sleep(0.05)
         finally:
             stop_workers(app, children, broker_alive=redis_child.process.poll() is None)
 
 
 def stop_workers(app: Any, children: list[Child], broker_alive: bool) -> None:
-    """Warm shutdown through the broker; without a broker there is nothing to finish, so
-    the workers are terminated at once."""
+    """Warm shutdown through the broker; a worker that did not hear it (it was still
+    starting) gets SIGTERM, and one that still does not stop, SIGKILL. Without a broker
+    there is nothing to finish, so the workers are terminated at once."""
     alive = [child for child in children if child.process.poll() is None]
     if alive and broker_alive:
         # A remote-control shutdown is warm like SIGTERM, but Celery prints nothing on
         # stdout for it, and stdout carries StdOutSink's events.
         app.control.shutdown()
+    deadline = time.monotonic() + (BROADCAST_STOP_SECS if broker_alive else 0.1)
     for child in alive:
-        try:
-            child.process.wait(timeout=60 if broker_alive else 0.1)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.process.pid, signal.SIGTERM)
-            child.process.wait(timeout=30)
+        for signum, grace in ((signal.SIGTERM, TERM_STOP_SECS), (signal.SIGKILL, 10.0)):
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                break
+            except subprocess.TimeoutExpired:
+                os.killpg(child.process.pid, signum)
+                deadline = time.monotonic() + grace

@@ -35,6 +35,15 @@ EXIT_CONFIG: Final = 78
 """sysexits' EX_CONFIG: a worker whose config cannot run stops at once, with this code."""
 
 
+def pool_processes(worker: Any) -> int:
+    """How many processes run tasks: a prefork pool's size; the solo and thread pools run
+    them in the worker's own process (threads take turns on the runtime's lock)."""
+    pool = str(getattr(worker, "pool_cls", "prefork")).lower()
+    if "prefork" not in pool and "processes" not in pool:
+        return 1
+    return int(worker.concurrency or 1)
+
+
 @signals.worker_init.connect
 def _plan(sender: Any, **_: Any) -> None:
     """In the worker's main process, before the pool starts: which config, which queues;
@@ -43,11 +52,28 @@ def _plan(sender: Any, **_: Any) -> None:
     queues = sorted(sender.app.amqp.queues.consume_from)
     try:
         config = load_worker_config(path)
-        check_single_consumers(config, queues, int(sender.concurrency or 1))
+        check_single_consumers(config, queues, pool_processes(sender))
     except WorkerConfigError as error:
         log.critical("gp-celery worker cannot start: %s", error)
         raise SystemExit(EXIT_CONFIG) from None
     set_plan(WorkerPlan(path, [queue for queue in queues if queue in config.stage_queues]))
+
+
+READY_PREFIX: Final = "gp-celery:ready:"
+"""A worker sets ``READY_PREFIX + <its node name>`` once it consumes (``run --workers``
+waits for it without pinging)."""
+
+
+@signals.worker_ready.connect
+def _announce_ready(sender: Any, **_: Any) -> None:
+    from gp_celery.app import SETTINGS
+    from gp_celery.broker.redis import redis_client
+
+    if SETTINGS.store_url:
+        try:
+            redis_client(SETTINGS.store_url).set(READY_PREFIX + sender.hostname, 1, ex=24 * 3600)
+        except RedisError as error:
+            log.warning("gp-celery worker: could not announce that it is ready (%s).", error)
 
 
 @signals.worker_process_init.connect

@@ -8,7 +8,7 @@ Every event's id is ``<chunk id>-<position>``: the same again when the chunk is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -37,6 +37,8 @@ Records = tuple[list[Any], Tags]
 """What a piece decodes to: one payload per record (text, or an event map for 'events'
 and decoded msgpack), and the tags."""
 
+_HEX: Final = tuple(f"{number:x}" for number in range(1 << 13))
+"""Positions as hex text, made once: formatting one per event costs more than the event."""
 _OTHER_BREAKS: Final = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
 _OTHER_BREAKS_NON_ASCII: Final = (*_OTHER_BREAKS, "\x85", "\u2028", "\u2029")
 
@@ -50,25 +52,40 @@ class Decoded:
 
 def decode_chunk(chunk: Chunk) -> Decoded:
     """Every record of the chunk as an event, in order."""
-    framing, node = chunk.framing, chunk.node
-    records_of = RECORD_DECODERS[framing.kind]
     events: Batch = []
     tagged = 0
+    for batch in decode_batches(chunk, MAX_BATCH):
+        events += batch.events
+        tagged += batch.tagged
+    return Decoded(events, tagged)
+
+
+MAX_BATCH: Final = 1 << 30
+
+
+def decode_batches(chunk: Chunk, size: int) -> Iterator[Decoded]:
+    """The chunk's events, at most ``size`` at a time, in order. Each batch's events are
+    made just before they are used, so a chunk of a MiB never has all its thousands of
+    events alive at once: they stay in the CPU cache and out of the collector's way."""
+    framing, node = chunk.framing, chunk.node
+    records_of = RECORD_DECODERS[framing.kind]
+    make = _map_events if framing.makes_maps else _text_events
     position = chunk.first_position
     prefix = f"{chunk.chunk_id}-"
     for piece in chunk.pieces:
         payloads, tags = records_of(framing, piece)
-        make = _map_events if framing.makes_maps else _text_events
-        made = make(payloads, prefix, position, piece.received_from, chunk.source_module)
-        position += len(made)
-        for index, reason in tags:
-            add_error(made[index], node, reason)
-        if piece.note:
-            for event in made:
-                add_error(event, node, f"{framing.what} {piece.note}")
-        tagged += len({index for index, _ in tags}) + (len(made) if piece.note else 0)
-        events += made
-    return Decoded(events, tagged)
+        for start in range(0, len(payloads), size):
+            part = payloads[start : start + size] if len(payloads) > size else payloads
+            made = make(part, prefix, position, piece.received_from, chunk.source_module)
+            position += len(made)
+            tagged = {index - start for index, _ in tags if start <= index < start + size}
+            for index, reason in tags:
+                if start <= index < start + size:
+                    add_error(made[index - start], node, reason)
+            if piece.note:
+                for event in made:
+                    add_error(event, node, f"{framing.what} {piece.note}")
+            yield Decoded(made, len(made) if piece.note else len(tagged))
 
 
 def record_count(framing: Framing, piece: Piece) -> int:
@@ -79,6 +96,19 @@ def record_count(framing: Framing, piece: Piece) -> int:
 def _text_events(
     payloads: list[Any], prefix: str, start: int, received_from: str, source: str
 ) -> Batch:
+    if start + len(payloads) <= len(_HEX):
+        return [
+            {
+                DATA: text,
+                META: {
+                    EVENT_ID: prefix + number,
+                    EVENT_TYPE: UNKNOWN_TYPE,
+                    RECEIVED_FROM: received_from,
+                    SOURCE_MODULE: source,
+                },
+            }
+            for number, text in zip(_HEX[start:], payloads)  # noqa: B905 - _HEX is longer
+        ]
     return [
         {
             DATA: text,

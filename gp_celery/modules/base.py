@@ -215,6 +215,11 @@ class Input(Module[OptionsT]):
     family: ClassVar[Family] = "input"
     ends_pipeline: ClassVar[bool] = False
     """True when the end of this input ends the whole run (StdIn at EOF, as in GambolPutty)."""
+    feed_bytes: int = 1 << 16
+    """How many received bytes an input hands its cutter at once (where it reads more at a
+    time). Pieces this size are what a worker (or embedded mode) decodes at once: events
+    made from 64 KiB stay in the CPU cache while the pipeline works on them (pieces of a
+    MiB cost workers 18% more per event on p1)."""
 
     def __init__(self, options: OptionsT, node_id: str) -> None:
         super().__init__(options, node_id)

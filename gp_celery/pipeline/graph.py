@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from gp_celery.broker.letters import FileLetters, LetterBox, failed_letters
 from gp_celery.config.stages import DEFAULT_QUEUE
 from gp_celery.event import Batch
-from gp_celery.framing import Chunk, decode_chunk
+from gp_celery.framing import Chunk
+from gp_celery.framing.decode import decode_batches
 from gp_celery.modules.base import Input, ModuleContext, Sink
 from gp_celery.pipeline.node import Node, build_node
 from gp_celery.pipeline.sink_writer import SinkWriter
@@ -93,14 +94,11 @@ class Pipeline:
     def run_chunk(self, chunk: Chunk, stage: str | None = None) -> Crossing:
         """Turn a chunk's records into events (counted at its input node) and run them,
         ``batch_size`` events at a time, through everything downstream."""
-        decoded = decode_chunk(chunk)
-        node = self.nodes[chunk.node]
-        node.counters.failed += decoded.tagged
-        events, size = decoded.events, self.batch_size
+        counters = self.nodes[chunk.node].counters
         crossing: Crossing = {}
-        for start in range(0, len(events), size):
-            batch = events[start : start + size]
-            for node_id, crossed in self.run_batch(chunk.node, batch, stage).items():
+        for batch in decode_batches(chunk, self.batch_size):
+            counters.failed += batch.tagged
+            for node_id, crossed in self.run_batch(chunk.node, batch.events, stage).items():
                 crossing.setdefault(node_id, []).extend(crossed)
         return crossing
 

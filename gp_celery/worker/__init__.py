@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from gp_celery.memory import settle_memory
 from gp_celery.worker.runtime import (
     WorkerConfigError,
     WorkerPlan,
@@ -36,6 +37,7 @@ def runtime() -> WorkerRuntime:
         built = WorkerRuntime.load(plan, SETTINGS, app)
         built.start_timer()
         _runtime.append(built)
+        settle_memory()
     return _runtime[0]
 
 

@@ -18,9 +18,6 @@ from gp_celery.modules.base import Emit, Example, Input
 from gp_celery.modules.registry import register
 
 READ_BYTES: Final = 1 << 20
-FEED_BYTES: Final = 1 << 16
-"""The cutter gets a read in slices, so pieces stay small enough for embedded mode's
-cache-sized chunks; a fleet's chunker joins them into larger chunks anyway."""
 QUEUED_CHUNKS: Final = 4
 """Reads queued ahead of the cutter; bounds memory while emit() applies backpressure."""
 
@@ -77,8 +74,11 @@ class StdIn(Input[StdInOptions]):
         stream = self.stream if self.stream is not None else sys.stdin.buffer
         cutter = self.cutter(f"stdin://{HOSTNAME}")
         async for chunk in self._chunks(stream):
-            for start in range(0, len(chunk), FEED_BYTES):
-                if pieces := cutter.feed(chunk[start : start + FEED_BYTES]):
+            feed = self.feed_bytes
+            for start in range(0, len(chunk), feed):
+                if pieces := cutter.feed(
+                    chunk[start : start + feed] if feed < len(chunk) else chunk
+                ):
                     await emit(pieces)
         if pieces := cutter.close():
             await emit(pieces)

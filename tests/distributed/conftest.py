@@ -138,18 +138,11 @@ class Listener:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout)
 
-    def published_records(self) -> int:
-        """The count the listener logs at exit: records (lines) it put on the broker."""
-        return self._published()[0]
-
     def published_chunks(self) -> int:
         """The count the listener logs at exit: chunks (task messages) it sent."""
-        return self._published()[1]
-
-    def _published(self) -> tuple[int, int]:
-        match = re.search(r"Listener: published (\d+) records in (\d+) chunks", self.output())
+        match = re.search(r"Listener: published (\d+) chunks", self.output())
         assert match, self.output()
-        return int(match.group(1)), int(match.group(2))
+        return int(match.group(1))
 
 
 StartListener = Callable[..., Listener]

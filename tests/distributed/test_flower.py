@@ -139,10 +139,9 @@ def test_flower_lists_the_worker_and_counts_its_tasks(
         check=False,
     )
     assert listener.returncode == 0, listener.stderr
-    published = re.search(r"published (\d+) records in (\d+) chunks", listener.stderr)
+    published = re.search(r"published (\d+) chunks", listener.stderr)
     assert published, listener.stderr
-    assert int(published.group(1)) == count
-    batches = int(published.group(2))  # one task per chunk of about 64 KiB
+    batches = int(published.group(1))  # one task per chunk
     assert batches >= 5
 
     auth = (USER, PASSWORD)

@@ -83,7 +83,6 @@ def test_a_msgpack_stream_arrives_whole_in_a_fleet_of_two(
     listener = start_listener(config, redis_server.url)
     send_in_random_pieces(listener.port, objects())
     assert listener.terminate() == 0
-    assert listener.published_records() == COUNT
     assert listener.published_chunks() >= 4  # spread over several tasks and both processes
     wait_for(lambda: len(sink_events(out)) >= COUNT, 60, f"{COUNT} events")
     assert_every_object_once(settle(out, quiet=0.5))

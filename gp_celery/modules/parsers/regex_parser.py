@@ -187,9 +187,48 @@ class RegexParser(Parser[RegexParserOptions]):
         self._hits = [0] * len(hits)
         self._next_sort = now + RESORT_SECS
 
+    @property
+    def _simple(self) -> bool:
+        """The common case, with a loop of its own: the first match wins, no group needs a
+        conversion or may be left out, the source is a top-level field, no hits to count."""
+        return (
+            self.options.break_on_match
+            and not (self.options.hot_rules_first and len(self._rules) > 1)
+            and not any(optional or slow for _, _, _, optional, slow in self._rules)
+        )
+
+    def _process_simple(self, events: Batch, key: str) -> Batch:
+        rules = [(search, name) for search, name, _, _, _ in self._rules]
+        unmatched_as, unmatched = self.options.mark_unmatched_as, 0
+        for event in events:
+            text = event.get(key, MISSING)
+            if text.__class__ is not str:
+                text = self._text_of(event, text)
+                if text is None:
+                    continue
+            event_type = unmatched_as
+            for search, name in rules:
+                match = search(text)
+                if match is not None:
+                    event.update(match.groupdict())
+                    event_type = name
+                    break
+            else:
+                unmatched += 1
+            meta = event.get(META)
+            if meta.__class__ is dict:
+                meta[EVENT_TYPE] = event_type
+            else:
+                set_event_type(event, event_type)
+        if unmatched:
+            self.stats.incr("unmatched", unmatched)
+        return events
+
     def process(self, events: Batch) -> Batch:  # noqa: PLR0912 one loop: no per-event calls
         if self.options.hot_rules_first and (now := monotonic()) >= self._next_sort:
             self._resort(now)
+        if self._simple and self._key is not None:
+            return self._process_simple(events, self._key)
         rules, hits, key, path = self._rules, self._hits, self._key, self._path
         first_only = self.options.break_on_match
         unmatched_as = self.options.mark_unmatched_as

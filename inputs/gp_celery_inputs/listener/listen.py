@@ -17,6 +17,7 @@ from typing import Any
 from gp_celery.broker.messages import Outbox
 from gp_celery.broker.settings import BrokerSettings, mask
 from gp_celery.config import PipelineConfig
+from gp_celery.memory import keep_large_buffers
 from gp_celery.modules.base import Input
 from gp_celery.pipeline.node import build_node
 from gp_celery_inputs.listener.publisher import Publisher
@@ -137,9 +138,11 @@ async def listen(
         check_broker(app, settings)
         if settings.broker_is_redis:
             warn_about_broker(redis_client(settings.broker_url))
+    keep_large_buffers()
     inputs = input_modules(config)
     if not inputs:
         raise ValueError(f"{config.file}: the configuration has no inputs to listen with")
+    chunk_bytes = chunk_bytes_for(config)
     publisher = make_publisher(config, app, settings)
     if settings.store_url:
         publish_fingerprints(redis_client(settings.store_url), config)
@@ -152,7 +155,7 @@ async def listen(
     runner = InputRunner(
         inputs,
         publisher.publish,
-        chunk_bytes_for(config),
+        chunk_bytes,
         config.settings.batch_ms,
         on_tick=tick,
         on_stop=publisher.begin_stop,
@@ -174,9 +177,8 @@ async def listen(
             module.close()
         stats = publisher.stats
         log.info(
-            "Listener: published %d records in %d chunks (%.1f MiB; %d publish errors, "
-            "paused %.1fs, %d records spooled).",
-            stats.records,
+            "Listener: published %d chunks (%.1f MiB; %d publish errors, paused %.1fs, "
+            "%d records spooled).",
             stats.chunks,
             stats.bytes / (1 << 20),
             stats.publish_errors,

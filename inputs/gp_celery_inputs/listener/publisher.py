@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECS: Final = 10.0
 DEPTH_CHECK_SECS: Final = 0.2
+MEMORY_CHECK_SECS: Final = 1.0
+"""Redis' INFO costs a millisecond to parse; between reads, the bytes stored since keep
+the estimate honest."""
 STORED_OVERHEAD: Final = 2
 """What storing a chunk costs Redis, counted conservatively as twice its bytes (the value,
 its message, the registry and allocator slack measured about 1.7x for 64 KiB chunks)."""
@@ -34,8 +37,10 @@ its message, the registry and allocator slack measured about 1.7x for 64 KiB chu
 
 @dataclass
 class PublisherStats:
+    """What a listener published. Records are not counted on the way (counting lines costs
+    a pass over every byte); workers count the events."""
+
     chunks: int = 0
-    records: int = 0
     bytes: int = 0
     publish_errors: int = 0
     paused_secs: float = 0.0
@@ -72,6 +77,7 @@ class Publisher:
         the depth, so below the mark the broker is asked at most every DEPTH_CHECK_SECS, yet
         a burst between two checks cannot overshoot the mark."""
         self._memory: tuple[int, int] = (0, 0)
+        self._memory_checked = float("-inf")
         """Redis' used memory as last read plus the bytes stored since, and its maxmemory
         (0: no limit): like the depth bound, so a burst cannot fill Redis between checks."""
         self._held: dict[int, Chunk] = {}
@@ -152,7 +158,6 @@ class Publisher:
 
     def _count(self, chunk: Chunk) -> None:
         self.stats.chunks += 1
-        self.stats.records += records_in(chunk)
         self.stats.bytes += chunk.size
 
     def _spool(self, chunk: Chunk, queue: str, digest: str, error: Exception) -> None:
@@ -201,12 +206,16 @@ class Publisher:
         """The deepest of ``queue`` and the later stages' queues, in chunks."""
         return max(self.queue_depth(name) for name in {queue, *self.later_stages})
 
-    def memory_used(self) -> float:
-        """The share of its maxmemory the chunk store's Redis uses (0 without a limit)."""
+    def memory_used(self, fresh: bool = False) -> float:
+        """The share of its maxmemory the chunk store's Redis uses (0 without a limit):
+        read at most every MEMORY_CHECK_SECS (or when ``fresh``), estimated between."""
         if self.memory_client is None:
             return 0.0
-        info = self.memory_client.info("memory")
-        self._memory = (int(info.get("used_memory", 0)), int(info.get("maxmemory", 0)))
+        now = time.monotonic()
+        if fresh or now - self._memory_checked >= MEMORY_CHECK_SECS:
+            self._memory_checked = now
+            info = self.memory_client.info("memory")
+            self._memory = (int(info.get("used_memory", 0)), int(info.get("maxmemory", 0)))
         return self._memory_bound()
 
     def _memory_bound(self) -> float:
@@ -222,6 +231,8 @@ class Publisher:
                 f"{self.settings.high_water_batches})"
             )
         memory = self.memory_used()
+        if memory >= self.settings.high_water_memory:  # the estimate says so: look again
+            memory = self.memory_used(fresh=True)
         if memory >= self.settings.high_water_memory:
             return (
                 f"Redis uses {memory:.0%} of its maxmemory (high-water mark "
@@ -232,7 +243,8 @@ class Publisher:
     def _below_low_water(self, queue: str) -> bool:
         depth = self._depth_bound[queue] = self.backlog(queue)
         settings = self.settings
-        return depth < settings.low_water_batches and self.memory_used() < settings.low_water_memory
+        memory = self.memory_used(fresh=True)
+        return depth < settings.low_water_batches and memory < settings.low_water_memory
 
     def _wait_below_high_water(self, queue: str) -> None:
         if self.stopping:
