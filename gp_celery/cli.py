@@ -89,6 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             from gp_celery.embedded import run_embedded
 
             runner = run_embedded(config)
+            if runner.output_closed:
+                return _stdout_closed(EXIT_OK)  # quietly, like any other reader of `| head`
             return report_dead_letters(config, runner.pipeline.counters())
     except PlannedModuleError as error:
         print(f"gp-celery: {error}", file=sys.stderr)

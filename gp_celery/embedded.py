@@ -18,7 +18,7 @@ from typing import Any, Final
 from gp_celery.config import PipelineConfig
 from gp_celery.framing import Chunk
 from gp_celery.memory import settle_memory
-from gp_celery.modules.base import Input
+from gp_celery.modules.base import Input, OutputClosedError
 from gp_celery.pipeline import Pipeline
 from gp_celery_inputs.listener.runner import InputRunner
 
@@ -37,10 +37,21 @@ def embedded_chunk_bytes(module: Input[Any]) -> int:
 class EmbeddedRunner:
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
-        self.pipeline = Pipeline(config)
+        self.pipeline = Pipeline(config, stop_on_closed_output=True)
+        self.output_closed = False
+        """Standard output's reader went away (``| head``): the run stopped there."""
+        self._runner: InputRunner | None = None
 
     async def _deliver(self, chunk: Chunk) -> None:
-        self.pipeline.run_chunk(chunk)
+        if self.output_closed:
+            return  # nobody reads any more: stop, as `grep ... | head` does
+        try:
+            self.pipeline.run_chunk(chunk)
+        except OutputClosedError:
+            self.output_closed = True
+            log.info("Standard output was closed by its reader; the run stops.")
+            if self._runner is not None:
+                self._runner.request_stop()
 
     async def _tick(self, now: float) -> None:
         self.pipeline.tick_if_due(now)
@@ -48,7 +59,7 @@ class EmbeddedRunner:
     async def run(self) -> None:
         """Run until the inputs end or a signal arrives; always flush and close."""
         settle_memory()
-        runner = InputRunner(
+        runner = self._runner = InputRunner(
             self.pipeline.input_modules(),
             self._deliver,
             embedded_chunk_bytes,

@@ -35,13 +35,16 @@ EXIT_CONFIG: Final = 78
 """sysexits' EX_CONFIG: a worker whose config cannot run stops at once, with this code."""
 
 
-def pool_processes(worker: Any) -> int:
-    """How many processes run tasks: a prefork pool's size; the solo and thread pools run
-    them in the worker's own process (threads take turns on the runtime's lock)."""
+def runs_tasks_itself(worker: Any) -> bool:
+    """The solo and thread pools run tasks in the worker's own process (threads take turns
+    on the runtime's lock); prefork runs them in child processes."""
     pool = str(getattr(worker, "pool_cls", "prefork")).lower()
-    if "prefork" not in pool and "processes" not in pool:
-        return 1
-    return int(worker.concurrency or 1)
+    return "prefork" not in pool and "processes" not in pool
+
+
+def pool_processes(worker: Any) -> int:
+    """How many processes run tasks."""
+    return 1 if runs_tasks_itself(worker) else int(worker.concurrency or 1)
 
 
 @signals.worker_init.connect
@@ -66,9 +69,13 @@ waits for it without pinging)."""
 
 @signals.worker_ready.connect
 def _announce_ready(sender: Any, **_: Any) -> None:
+    """A solo or thread pool runs tasks in the worker itself: its runtime (timer, sweep)
+    starts now, even if no task ever comes. Then the worker says it is ready."""
     from gp_celery.app import SETTINGS
     from gp_celery.broker.redis import redis_client
 
+    if runs_tasks_itself(sender):
+        runtime()
     if SETTINGS.store_url:
         try:
             redis_client(SETTINGS.store_url).set(READY_PREFIX + sender.hostname, 1, ex=24 * 3600)
@@ -78,11 +85,14 @@ def _announce_ready(sender: Any, **_: Any) -> None:
 
 @signals.worker_process_init.connect
 def _build_runtime(**_: Any) -> None:
+    """A prefork child: its runtime (and timer, and sweep) starts before any task comes."""
     runtime()
 
 
 @signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
 def _close_runtime(**_: Any) -> None:
+    """Flush and close the sinks (a prefork child's, or a solo worker's own)."""
     close_runtime()
 
 

@@ -8,6 +8,7 @@ dead letters; a module only does its own work on the events it is handed.
 from __future__ import annotations
 
 import logging
+import time
 import typing
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -83,6 +84,12 @@ class ModuleContext:
     """A name for this process among the fleet's (host:pid), for shared state."""
 
 
+class OutputClosedError(BrokenPipeError):
+    """A sink's destination went away for good: standard output closed by its reader
+    (``gp-celery run ... | head``). One process stops, as Unix tools do; a worker
+    dead-letters the events instead (its output is an operator's problem, not the end)."""
+
+
 @dataclass(frozen=True)
 class Failure:
     """One item of a sink batch that was not written: its index, why, and whether to retry."""
@@ -111,6 +118,8 @@ class Module(Generic[OptionsT]):
         self.stats = ModuleStats()
         self.failed = 0
         self.context = ModuleContext()
+        self._warn_limits: dict[str, tuple[float, int]] = {}
+        """Per warn_limited key: when it was last logged, and how many were left out."""
         self.log = logging.getLogger(f"gp_celery.{self.family}.{self.name}")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -122,8 +131,11 @@ class Module(Generic[OptionsT]):
 
     @property
     def label(self) -> str:
-        """How logs and errors name this node: ``Type 'id'`` or just ``Type``."""
-        return self.name if self.node_id == self.name else f"{self.name} '{self.node_id}'"
+        """How logs and errors name this node: ``Type 'id'``, or just ``Type`` when its id
+        is one of the module's names (``RegexParser``, LumberMill's ``parser.Regex``)."""
+        if self.node_id in (self.name, *self.aliases):
+            return self.name
+        return f"{self.name} '{self.node_id}'"
 
     def setup(self) -> None:
         """Open clients, load databases, compile what the options did not. Once per process."""
@@ -154,13 +166,8 @@ class Module(Generic[OptionsT]):
         many. For trouble that repeats per event or per datagram: a disk that stays full,
         a queue that stays full. Keys are the module's own (one per kind of trouble).
         """
-        import time
-
         now = time.monotonic()
-        limits: dict[str, tuple[float, int]] | None = getattr(self, "_warn_limits", None)
-        if limits is None:
-            limits = {}
-            self._warn_limits = limits  # (last logged, suppressed since) per key
+        limits = self._warn_limits
         last, suppressed = limits.get(key, (float("-inf"), 0))
         if now - last < every:
             limits[key] = (last, suppressed + 1)

@@ -58,10 +58,12 @@ class Pipeline:
         letters: LetterBox | None = None,
         context: ModuleContext | None = None,
         with_inputs: bool = True,
+        stop_on_closed_output: bool = False,
     ) -> None:
         refuse_planned(config)
         self.config = config
         self.letters = letters or FileLetters(config.settings.dead_letter_file)
+        self.stop_on_closed_output = stop_on_closed_output
         self.nodes: dict[str, Node] = {
             spec.id: build_node(config, spec, context, with_input=with_inputs)
             for spec in (config.order if nodes is None else nodes)
@@ -81,7 +83,11 @@ class Pipeline:
             self.letters.send(failed_letters(node_id, events, attempts, digest))
 
         return SinkWriter(
-            node.module, settings.sink_retries, settings.sink_retry_base_secs, dead_letter
+            node.module,
+            settings.sink_retries,
+            settings.sink_retry_base_secs,
+            dead_letter,
+            stop_on_closed_output=self.stop_on_closed_output,
         )
 
     @property

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gp_celery.event import Batch, add_error
-from gp_celery.modules.base import Failure, Sink
+from gp_celery.modules.base import Failure, OutputClosedError, Sink
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,9 @@ class SinkWriter:
     base_delay: float
     dead_letter: DeadLetter
     sleep: Callable[[float], None] = time.sleep
+    stop_on_closed_output: bool = False
+    """Embedded mode: a closed stdout ends the run (``OutputClosedError`` goes up) instead
+    of dead-lettering everything after it."""
 
     def write(self, events: Batch) -> tuple[int, int]:
         """Write events; return (written, dead-lettered)."""
@@ -62,6 +65,10 @@ class SinkWriter:
     def _attempt(self, events: Batch) -> list[Failure]:
         try:
             return self.sink.write(events)
+        except OutputClosedError as error:
+            if self.stop_on_closed_output:
+                raise
+            return failures_of_exception(error, len(events))
         except Exception as error:
             log.exception(
                 "%s: write() raised on a batch of %d events.", self.sink.label, len(events)

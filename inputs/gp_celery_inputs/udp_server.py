@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import itertools
 import socket
-import time
 from typing import Any, Final
 
 from pydantic import Field
@@ -78,21 +77,15 @@ class UdpServer(Input[UdpServerOptions]):
             note="One datagram: one event, surrounding whitespace stripped.",
         ),
     ]
-    _drops_unreported = 0
-    _last_drop_warning = 0.0
 
     def dropped(self) -> None:
         self.stats.incr("dropped_datagrams")
-        self._drops_unreported += 1
-        now = time.monotonic()
-        if now - self._last_drop_warning >= DROP_WARNING_SECS:
-            self.log.warning(
-                "%s: receive queue full; dropped %d datagrams since the last warning.",
-                self.label,
-                self._drops_unreported,
-            )
-            self._drops_unreported = 0
-            self._last_drop_warning = now
+        self.warn_limited(
+            "dropped",
+            "receive queue full; dropped a datagram (%d so far).",
+            self.stats.counts["dropped_datagrams"],
+            every=DROP_WARNING_SECS,
+        )
 
     def default_framing(self) -> Framing:
         return Framing(

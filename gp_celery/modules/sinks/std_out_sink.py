@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from gp_celery.event import MISSING, Batch, Event, field_path
-from gp_celery.modules.base import Example, Failure, Options, Sink
+from gp_celery.modules.base import Example, Failure, Options, OutputClosedError, Sink
 from gp_celery.modules.registry import register
 from gp_celery.modules.sinks.encoding import encode_json_lines, is_retriable
 from gp_celery.modules.types import FieldNames, Template
@@ -129,9 +129,10 @@ class StdOutSink(Sink[StdOutSinkOptions]):
                 encoding = out.encoding or "utf-8"
                 out.write(text.encode(encoding, "backslashreplace").decode(encoding))
             out.flush()
-        except OSError as error:  # BrokenPipeError (EPIPE) included: not retriable
-            broken = isinstance(error, BrokenPipeError)
-            reason = "stdout is closed (broken pipe)" if broken else f"stdout: {error}"
+        except BrokenPipeError as error:
+            raise OutputClosedError("stdout is closed (broken pipe)") from error
+        except OSError as error:
+            reason = f"stdout: {error}"
             unshown = {failure.index for failure in failures}
             retriable = is_retriable(error)
             failures += [

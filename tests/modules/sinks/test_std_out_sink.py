@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pprint
@@ -12,6 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
+from gp_celery.event import Batch
+from gp_celery.modules.base import OutputClosedError
+from gp_celery.pipeline.sink_writer import SinkWriter
 from gp_celery.testing import BuildError, build, pipeline, run
 
 SEED_LINE = '192.168.2.20 - - [28/Jul/2006:10:27:10 -0300] "GET /cgi-bin/try/ HTTP/1.0" 200 3395\n'
@@ -91,17 +95,33 @@ def test_a_batch_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
     assert stdout.getvalue().count("'n'") == 500
 
 
-def test_broken_pipe_fails_the_batch_without_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+def closed_stdout_writes(monkeypatch: pytest.MonkeyPatch, stop: bool) -> tuple[int, int]:
+    """A StdOutSink writing to a pipe whose reader went away, through the runner's writer."""
     read_end, write_end = os.pipe()
     os.close(read_end)
+    sink = build("StdOutSink")
+    letters: list[Batch] = []
+    writer = SinkWriter(sink, 2, 0.01, lambda _node, events, _tries: letters.append(events))
+    writer.stop_on_closed_output = stop
     with open(write_end, "w", encoding="utf-8") as closed_pipe:
         monkeypatch.setattr(sys, "stdout", closed_pipe)
-        failures = build("StdOutSink").write([{"a": 1}, {"a": 2}])
-        monkeypatch.undo()
-        with pytest.raises(BrokenPipeError):
-            closed_pipe.close()  # the text buffer still holds the batch
-    assert [(f.index, f.retriable) for f in failures] == [(0, False), (1, False)]
-    assert failures[0].error == "stdout is closed (broken pipe)"
+        try:
+            return writer.write([{"a": 1}, {"a": 2}])
+        finally:
+            monkeypatch.undo()
+            with contextlib.suppress(BrokenPipeError):
+                closed_pipe.close()  # the text buffer still holds the batch
+
+
+def test_a_closed_stdout_stops_one_process_without_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(OutputClosedError, match="stdout is closed"):
+        closed_stdout_writes(monkeypatch, stop=True)
+
+
+def test_a_closed_stdout_in_a_worker_dead_letters_the_batch_without_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert closed_stdout_writes(monkeypatch, stop=False) == (0, 2)
 
 
 def test_unprintable_event_fails_alone(capsys: pytest.CaptureFixture[str]) -> None:

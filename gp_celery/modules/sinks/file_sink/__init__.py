@@ -30,13 +30,15 @@ class FileSink(Sink[FileSinkOptions]):
     ``file_name`` gets strftime in UTC at write time, then $(field) from each event; the
     batch is grouped by path, directories are created, and each group is appended with one
     write (compressed: one gzip member per group, which ``gzip.open``/``zcat`` read as one
-    stream). Open files are kept in a bounded LRU; ``tick()`` closes idle and rotated ones.
+    stream). Open files are kept in a bounded LRU; every second, files idle for
+    ``idle_close_secs`` and files that logrotate moved are closed (the next write reopens the
+    path); SIGHUP (embedded mode) reopens them at once.
 
-    Data reaches the OS before ``write()`` returns (unbuffered writes), so a crashed process
-    loses nothing. ``store_interval_in_secs`` now sets how often ``tick()`` fsyncs the files
-    written since (GambolPutty: buffer flush interval); ``batch_size`` and ``backlog_size``
-    are accepted and have no effect, because the runner hands over whole batches and
-    backpressure is the listener's job.
+    Every batch reaches the OS before the sink reports it written (unbuffered writes), so a
+    crashed process loses nothing. ``store_interval_in_secs`` now sets how often the files
+    written since are fsynced (GambolPutty: buffer flush interval); ``batch_size`` and
+    ``backlog_size`` are accepted and have no effect, because the runner hands over whole
+    batches and backpressure is the listener's job.
 
     Paths are checked: a field value that adds a '..' component (e.g. '../../etc'), a NUL
     byte, or a missing or empty field that leaves an empty directory level makes those
