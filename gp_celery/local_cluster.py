@@ -41,6 +41,10 @@ READY_SECS: Final = 60.0
 BROADCAST_STOP_SECS: Final = 10.0
 """How long a drained worker may take to stop after the broadcast shutdown."""
 TERM_STOP_SECS: Final = 30.0
+"""How long a worker may take to finish its chunk after SIGTERM."""
+ORPHAN_STOP_SECS: Final = 2.0
+"""How long a worker that lost the broker may take to stop after SIGTERM: it has nothing
+left to acknowledge, and Celery's reconnect loop would otherwise hold it for minutes."""
 
 
 class LocalClusterError(RuntimeError):
@@ -56,6 +60,16 @@ class Child:
         code = self.process.poll()
         if code is not None:
             raise LocalClusterError(f"the {self.name} exited with code {code}")
+
+
+def die_with_this_process() -> None:
+    """In the child, before exec: the kernel kills it when `gp-celery run` dies, even by
+    SIGKILL, so a killed run leaves no redis-server or worker behind. Linux only."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -86,6 +100,7 @@ def private_redis() -> Iterator[tuple[Path, Child]]:
         ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=die_with_this_process,  # noqa: PLW1509 - no threads run yet
     )
     try:
         deadline = time.monotonic() + 10
@@ -127,7 +142,12 @@ def start_worker(
     ]
     environment = {**os.environ, "GP_BROKER_URL": broker_url}
     environment.pop("GP_REDIS_URL", None)
-    process = subprocess.Popen(command, env=environment, start_new_session=True)  # noqa: S603
+    process = subprocess.Popen(  # noqa: S603 - our interpreter, our argv
+        command,
+        env=environment,
+        start_new_session=True,
+        preexec_fn=die_with_this_process,  # noqa: PLW1509 - no threads run yet
+    )
     return Child(f"worker '{name}'", process)
 
 
@@ -236,8 +256,9 @@ def stop_workers(app: Any, children: list[Child], broker_alive: bool) -> None:
         # stdout for it, and stdout carries StdOutSink's events.
         app.control.shutdown()
     deadline = time.monotonic() + (BROADCAST_STOP_SECS if broker_alive else 0.1)
+    term_grace = TERM_STOP_SECS if broker_alive else ORPHAN_STOP_SECS
     for child in alive:
-        for signum, grace in ((signal.SIGTERM, TERM_STOP_SECS), (signal.SIGKILL, 10.0)):
+        for signum, grace in ((signal.SIGTERM, term_grace), (signal.SIGKILL, 10.0)):
             try:
                 child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 break

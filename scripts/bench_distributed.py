@@ -97,8 +97,20 @@ def self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def wait_until_ready(client: Any, worker: Child, name: str) -> None:
+    """Until the worker says it consumes (the key every worker sets when ready)."""
+    from gp_celery.tasks import READY_PREFIX
+
+    deadline = time.monotonic() + 60
+    while not client.keys(f"{READY_PREFIX}{name}@*"):
+        worker.check_alive()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the worker {name} was not ready within 60 s")
+        time.sleep(0.05)
+
+
 def worker_command(config: Path, concurrency: int, queues: list[str]) -> list[str]:
-    """The worker command line `gp-celery run --workers` uses (local_cluster.start_worker)."""
+    """A prefork worker with ``concurrency`` pool processes, as an operator starts one."""
     return [
         *(sys.executable, "-m", "celery", "-A", "gp_celery", "--quiet", "worker"),
         *("--gp-config", str(config), "--concurrency", str(concurrency), "--pool", "prefork"),
@@ -172,9 +184,8 @@ def measure_listener_worker(
 ) -> FleetRun:
     """Set-ups (a) and (b): a ready worker with ``concurrency`` pool processes, then the
     listener on the log; the same listener on empty input first gives its start-up CPU."""
-    from gp_celery.app import make_app
-    from gp_celery.broker.settings import BrokerSettings
-    from gp_celery.local_cluster import private_redis, wait_until_ready
+    from gp_celery.broker.redis import redis_client
+    from gp_celery.local_cluster import private_redis
 
     target = OUT / f"p1-fleet-{concurrency}.jsonl"
     target.unlink(missing_ok=True)
@@ -193,10 +204,7 @@ def measure_listener_worker(
                 ),
             )
         try:
-            # A fresh app per run: an app's connection pool stays on the first broker URL.
-            app = make_app(BrokerSettings(broker_url=url, store_url=url))
-            wait_until_ready(app, [worker], ["gp-bench"])
-            app.close()
+            wait_until_ready(redis_client(url), worker, "gp-bench")
             time.sleep(1.0)  # the pool processes finish building their runtimes
             (OUT / LISTENER_LOG).unlink(missing_ok=True)
             startup = run_whole(listen_command(), None, env, OUT / LISTENER_LOG)

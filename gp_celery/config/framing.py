@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from gp_celery.framing import Framing
@@ -27,5 +28,5 @@ def framing_of(config: PipelineConfig, spec: NodeSpec, framing: Framing) -> Fram
     splits an object between two worker processes, and the parser needs no state per
     connection. Every other framing is the input's own."""
     if framing.kind == "stream" and feeds_msgpack_stream(config, spec):
-        return Framing(**{**framing.to_wire(), "kind": "msgpack"})
+        return replace(framing, kind="msgpack")
     return framing

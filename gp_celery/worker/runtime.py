@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from gp_celery.broker.config_store import fingerprints_of, publish_fingerprints, stage_fingerprints
@@ -100,6 +101,8 @@ class WorkerRuntime:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _timer: threading.Thread | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _unreachable: bool = False
+    """The last tick could not reach Redis (warned once, until it can again)."""
 
     @classmethod
     def load(cls, plan: WorkerPlan, settings: BrokerSettings, app: Any) -> WorkerRuntime:
@@ -198,6 +201,11 @@ class WorkerRuntime:
         while not self._stopping.wait(TICK_SECS):
             try:
                 self.tick()
+                self._unreachable = False
+            except RedisConnectionError as error:  # Celery's consumer says so too, and retries
+                if not self._unreachable:
+                    log.warning("gp-celery worker: the periodic tick cannot reach Redis: %s", error)
+                self._unreachable = True
             except Exception:
                 log.exception("gp-celery worker: the periodic tick failed; it runs again.")
 

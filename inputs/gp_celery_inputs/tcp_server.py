@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import ssl
+from dataclasses import replace
 from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -129,10 +130,7 @@ class TcpServer(Input[TcpServerOptions]):
     ]
 
     def default_framing(self) -> Framing:
-        framing = self.options.framing(strip=True)
-        if self.options.encoding != "utf-8":
-            return Framing(**{**framing.to_wire(), "encoding": self.options.encoding})
-        return framing
+        return replace(self.options.framing(strip=True), encoding=self.options.encoding)
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         options = self.options

@@ -140,6 +140,25 @@ def test_a_worker_or_redis_that_dies_mid_run_stops_the_run_with_the_reason(
     assert alive == [], "the run left processes behind"
 
 
+def test_a_killed_run_leaves_no_redis_server_or_worker_behind(tmp_path: Path) -> None:
+    import psutil
+
+    process = start_run(slow_stdin_config(tmp_path))
+    assert process.stdin is not None
+    process.stdin.write(b"".join(f"{line(n)}\n".encode() for n in range(10)))
+    process.stdin.flush()
+    out = tmp_path / "out.jsonl"
+    wait_for(lambda: len(sink_events(out)) >= 10, 60, "the first events through the fleet")
+    tree = psutil.Process(process.pid).children(recursive=True)
+    names = " ".join(" ".join(child.cmdline()) for child in tree)
+    assert "redis-server" in names
+    assert "-m celery" in names
+    process.kill()
+    process.wait()
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    assert alive == [], f"left behind: {[child.cmdline() for child in alive]}"
+
+
 def test_a_worker_that_cannot_start_stops_the_run_with_the_reason(tmp_path: Path) -> None:
     config = slow_stdin_config(tmp_path, "   plugins: [tests.plugins.broken_in_workers]\n")
     process = start_run(config)
