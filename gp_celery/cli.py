@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from gp_celery import __version__
-from gp_celery.config import ConfigError, PipelineConfig, load_config
+from gp_celery.config import ConfigError, PipelineConfig, Role, load_config
 from gp_celery.config.global_options import LEVELS
 
 log = logging.getLogger("gp_celery")
@@ -35,9 +35,9 @@ def _config_path(args: argparse.Namespace) -> str:
     return path
 
 
-def _load(args: argparse.Namespace) -> PipelineConfig | None:
+def _load(args: argparse.Namespace, role: Role = "all") -> PipelineConfig | None:
     try:
-        return load_config(_config_path(args))
+        return load_config(_config_path(args), role=role)
     except ConfigError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
@@ -119,7 +119,7 @@ def report_dead_letters(config: PipelineConfig, counters: dict[str, dict[str, in
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = _load(args, "listener")
     if config is None:
         return EXIT_CONFIG
     configure_logging(config, args.log_level)

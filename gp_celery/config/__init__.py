@@ -12,16 +12,25 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path as FilePath
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from gp_celery.config.global_options import GlobalOptions
 from gp_celery.config.locate import Locator
-from gp_celery.config.nodes import NodeSpec, ReceiverSpec, build_node
+from gp_celery.config.nodes import (
+    LEGACY_KEYS,
+    NODE_KEYS,
+    NodeSpec,
+    ReceiverSpec,
+    build_node,
+    find_module,
+)
 from gp_celery.config.plugins import import_plugins
 from gp_celery.config.problems import ConfigError, Problem, shorten
+from gp_celery.config.source import Path as SourcePath
 from gp_celery.config.source import Source, YamlSyntaxError, expand_env, parse_yaml
 from gp_celery.config.stages import (
     DEFAULT_QUEUE,
@@ -33,6 +42,10 @@ from gp_celery.config.stages import (
 )
 from gp_celery.config.wiring import assign_ids, topological_order, wire_receivers
 
+Role = Literal["all", "listener", "worker"]
+"""Which part of a pipeline a process runs: everything (embedded, `check`), its inputs (a
+listener) or the rest (a Celery worker)."""
+
 __all__ = [
     "DEFAULT_QUEUE",
     "ConfigError",
@@ -41,6 +54,7 @@ __all__ = [
     "PipelineConfig",
     "Problem",
     "ReceiverSpec",
+    "Role",
     "load_config",
     "parse_config",
 ]
@@ -97,7 +111,7 @@ def _global(
         )
 
 
-def _entries(source: Source) -> tuple[GlobalOptions, list[NodeSpec], list[Problem]]:
+def _entries(source: Source, role: Role) -> tuple[GlobalOptions, list[NodeSpec], list[Problem]]:
     problems: list[Problem] = []
     settings = GlobalOptions()
     nodes: list[NodeSpec] = []
@@ -157,7 +171,14 @@ def _entries(source: Source) -> tuple[GlobalOptions, list[NodeSpec], list[Proble
             settings, found = _global(settings_map, source, (index, name))
             problems += found
             continue
-        node, found = build_node(len(nodes), name, settings_map, source, (index, name))
+        node, found = build_node(
+            len(nodes),
+            name,
+            settings_map,
+            source,
+            (index, name),
+            skip_options=_builds(role, name) is False,
+        )
         nodes.append(node)
         problems += found
     return settings, nodes, problems
@@ -168,9 +189,16 @@ def parse_config(
     file: str = "<config>",
     environ: dict[str, str] | None = None,
     data: list[Any] | None = None,
+    *,
+    role: Role = "all",
 ) -> PipelineConfig:
     """Validate configuration text (or already-parsed ``data``); raise ConfigError listing
-    every problem."""
+    every problem.
+
+    ``role``: load it as a worker or a listener does. A worker never builds an input and a
+    listener builds nothing else, so the options of the modules a role does not build (and
+    the environment variables in them) are neither expanded nor validated; node keys
+    always are. The stage digests are the same for every role."""
     if data is not None:
         source = Source(file, data)
     else:
@@ -179,10 +207,11 @@ def parse_config(
         except YamlSyntaxError as error:
             raise ConfigError([error.problem]) from None
     as_written = copy.deepcopy(source.data)
-    problems = expand_env(source, environ)
+    problems = expand_env(source, environ, partial(_unused, role))
+    unset_lines = {problem.line for problem in problems}
     problems += import_plugins(source)
-    settings, nodes, found = _entries(source)
-    problems += found
+    settings, nodes, found = _entries(source, role)
+    problems += [problem for problem in found if problem.line not in unset_lines]
     problems += assign_ids(nodes, file)
     problems += wire_receivers(nodes, file)
     order, found = topological_order(nodes, file)
@@ -198,14 +227,32 @@ def parse_config(
     return PipelineConfig(file, settings, nodes, order, digest_of(digests), stages, prints, digests)
 
 
+def _builds(role: Role, module_name: str) -> bool | None:
+    """Does a process of ``role`` build this module (None: not a built module)?"""
+    module, _ = find_module(module_name)
+    if module is None:
+        return None
+    return role == "all" or (role == "listener") == (module.family == "input")
+
+
+def _unused(role: Role, path: SourcePath) -> bool:
+    """Does a process of ``role`` never read the value at ``path`` (entry index, module
+    name, option, ...): an option of a module it does not build?"""
+    if len(path) < 3 or path[2] in NODE_KEYS + LEGACY_KEYS:
+        return False
+    return _builds(role, str(path[1])) is False
+
+
 def _is_global(item: Any) -> bool:
     return isinstance(item, dict) and len(item) == 1 and next(iter(item)) == "Global"
 
 
-def load_config(path: str | FilePath, environ: dict[str, str] | None = None) -> PipelineConfig:
-    """Read and validate a configuration file."""
+def load_config(
+    path: str | FilePath, environ: dict[str, str] | None = None, *, role: Role = "all"
+) -> PipelineConfig:
+    """Read and validate a configuration file (``role``: as parse_config says)."""
     try:
         text = FilePath(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([Problem(str(path), 1, message=f"cannot read: {error}")]) from None
-    return parse_config(text, str(path), environ)
+    return parse_config(text, str(path), environ, role=role)

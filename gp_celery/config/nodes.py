@@ -157,10 +157,20 @@ def _apply(spec: NodeSpec, keys: NodeKeys, source: Source, path: Path) -> None:
 
 
 def build_node(
-    index: int, type_name: str, settings: dict[str, Any], source: Source, path: Path
+    index: int,
+    type_name: str,
+    settings: dict[str, Any],
+    source: Source,
+    path: Path,
+    *,
+    skip_options: bool = False,
 ) -> tuple[NodeSpec, list[Problem]]:
     """Validate one entry. Unknown names and options are problems; a module that is not
-    built yet keeps its node keys (so receivers resolve) and skips option validation."""
+    built yet keeps its node keys (so receivers resolve) and skips option validation.
+
+    ``skip_options``: this process never builds the module (a worker never builds an input,
+    a listener nothing else), so its options are kept as written, unvalidated, and a
+    setting only other hosts have, such as ``port: ${GP_TCP_PORT}``, cannot stop it."""
     cls, planned = find_module(type_name)
     spec = NodeSpec(index, source.line(path[:1]), type_name, cls, None, name=type_name)
     if cls is not None:
@@ -177,6 +187,8 @@ def build_node(
     problems: list[Problem] = []
     if cls is None and planned is None:
         problems.append(locator.problem("", _unknown_module(type_name)))
+    elif cls is not None and skip_options:
+        spec.options = cls.options_model.model_construct(**options)
     elif cls is not None:
         spec.options, problems = _validate_options(cls, options, locator)
     node_keys, found = _node_keys(keys, locator)

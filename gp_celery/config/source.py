@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -152,9 +153,14 @@ class YamlSyntaxError(Exception):
         self.problem = problem
 
 
-def expand_env(source: Source, environ: dict[str, str] | None = None) -> list[Problem]:
+def expand_env(
+    source: Source,
+    environ: dict[str, str] | None = None,
+    unused: Callable[[Path], bool] | None = None,
+) -> list[Problem]:
     """Replace ``${VAR}`` and ``${VAR:-default}`` in every string; unset without default is
-    a problem. ``$(field)`` references are left alone: they are per-event, not per-process."""
+    a problem, except at a path ``unused`` says this process never reads (there it stays as
+    written). ``$(field)`` references are left alone: they are per-event, not per-process."""
     env = os.environ if environ is None else environ
     problems: list[Problem] = []
 
@@ -165,6 +171,8 @@ def expand_env(source: Source, environ: dict[str, str] | None = None) -> list[Pr
                 return env[name]
             if default is not None:
                 return default
+            if unused is not None and unused(path):
+                return match.group(0)
             problems.append(
                 Problem(
                     source.file,

@@ -60,7 +60,7 @@ def load_worker_config(path: str | None) -> PipelineConfig:
             "no pipeline: start the worker with --gp-config FILE or set GP_CONFIG"
         )
     try:
-        config = load_config(path)
+        config = load_config(path, role="worker")
         refuse_planned(config)
     except ConfigError as error:
         raise WorkerConfigError(f"{path} is not valid:\n{error}") from None

@@ -3,12 +3,14 @@ by the wrong pipeline, never dropped."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from pathlib import Path
 
 import orjson
 
-from tests.conftest import RedisServer, StartWorker, wait_for
+from tests.conftest import ROOT, VENV_BIN, RedisServer, StartWorker, wait_for
 from tests.distributed.conftest import (
     FAST_BATCHES,
     VISIBILITY_SECS,
@@ -17,6 +19,7 @@ from tests.distributed.conftest import (
     ids_of,
     line,
     send_lines,
+    sink_events,
     write_config,
 )
 
@@ -84,3 +87,53 @@ def test_batch_for_another_config_version_is_refused_then_parked_whole(
     # Backoff between the tries: 1, 2, then capped at half the visibility timeout.
     backoff = sum(min(2**tries, max(1, VISIBILITY_SECS // 2)) for tries in range(RETRIES))
     assert parked_after >= backoff - 1
+
+
+def test_a_worker_without_a_listener_only_variable_runs_the_stage(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    start_worker: StartWorker,
+    start_listener: StartListener,
+) -> None:
+    """The listener's host sets GP_TCP_PORT; the worker's host does not, and needs not: an
+    input's transport options never reach a worker. Nor does the listener need the sink's
+    GP_OUT, which only the worker sets."""
+    out = tmp_path / "out.jsonl"
+    config = write_config(
+        tmp_path,
+        f"{FAST_BATCHES}- TcpServer:\n   interface: 127.0.0.1\n   port: ${{GP_TCP_PORT}}\n"
+        f"   add_fields: {{site: '${{GP_SITE:-lab}}'}}\n"
+        "- FileSink:\n   file_name: ${GP_OUT}\n   json_lines: true\n",
+    )
+    assert "GP_TCP_PORT" not in WORKER_ENV
+    start_worker(config, redis_server.url, env={**WORKER_ENV, "GP_OUT": str(out)})
+    listener = start_listener(config, redis_server.url, env={"GP_TCP_PORT": "0"})
+    count = 50
+    send_lines(listener.port, (line(n) for n in range(count)))
+    wait_for(lambda: sum(ids_of(sink_events(out)).values()) >= count, 30, "every event")
+    events = sink_events(out)
+    assert sorted(ids_of(events)) == list(range(count))
+    assert {event["site"] for event in events} == {"lab"}
+
+
+def test_a_worker_missing_a_variable_its_stage_uses_says_which(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = write_config(
+        tmp_path,
+        "- TcpServer:\n   port: ${GP_TCP_PORT}\n"
+        "- FileSink:\n   file_name: ${GP_OUT}\n   json_lines: true\n",
+    )
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("GP_")}
+    result = subprocess.run(
+        [str(VENV_BIN / "celery"), "-A", "gp_celery", "worker", "--gp-config", str(config)],
+        env={**environment, "GP_BROKER_URL": redis_server.url},
+        capture_output=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    text = result.stderr.decode()
+    assert result.returncode != 0
+    assert "environment variable 'GP_OUT' is not set and has no default" in text
+    assert "GP_TCP_PORT" not in text
