@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from gp_celery.config import parse_config
+from gp_celery.config.node_keys import NODE_KEYS
 from gp_celery.docs import all_docs, example_entry, example_events, is_internal, user_text
 from gp_celery.modules.base import Example
 from gp_celery.modules.registry import all_modules
@@ -28,7 +29,8 @@ def test_example_entry_is_a_config_the_loader_accepts_with_the_same_options(
     (node,) = config.nodes
     assert node.type_name == name
     assert node.module is not None
-    assert node.options == node.module.options_model.model_validate(example.options)
+    options = {key: value for key, value in example.options.items() if key not in NODE_KEYS}
+    assert node.options == node.module.options_model.model_validate(options)
 
 
 def test_example_without_options_is_a_bare_name() -> None:

@@ -134,9 +134,10 @@ class WorkerRuntime:
                     "gp-celery worker: could not store the config's fingerprints (%s).", error
                 )
         log.info(
-            "gp-celery worker: loaded %s; stages %s.",
+            "gp-celery worker: loaded %s; stages %s; runs %s.",
             plan.config_path,
             ", ".join(f"{queue} {config.digests.get(queue, '?')[:12]}" for queue in stages),
+            ", ".join(node.label for node in members if node.family != "input"),
         )
         return cls(config, settings, pipeline, stages, store, outbox, sweeper)
 

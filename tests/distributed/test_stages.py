@@ -84,6 +84,9 @@ def test_two_stages_on_two_queues_run_on_two_workers(
     assert broker.llen("second") == 0
     assert tasks_run(second.output()) == batches  # each crossing batch ran once, on B
     assert tasks_run(first.output()) == batches  # and A ran none of them
+    # Each worker built only the stage it consumes.
+    assert "; runs RegexParser.\n" in first.output()
+    assert "; runs ModifyFields, FileSink.\n" in second.output()
     for event in events:
         assert event["first_stage"] == "done"
         assert event["second_stage"] == "done"

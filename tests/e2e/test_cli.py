@@ -16,15 +16,10 @@ import orjson
 import pytest
 
 from gp_celery.config import parse_config
+from tests.conftest import free_port, wait_for
 from tests.e2e.conftest import GP, ROOT, gp
 
 SEED_LINE = '192.168.2.20 - - [28/Jul/2006:10:27:10 -0300] "GET /cgi-bin/try/ HTTP/1.0" 200 3395\n'
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_seed_stdin_example_prints_the_seed_fields() -> None:
@@ -255,3 +250,42 @@ def test_workers_without_redis_server_says_how_to_install_it(tmp_path: Path) -> 
     assert b"redis-server is not installed" in result.stderr
     assert b"apt-get install redis-server" in result.stderr
     assert result.stdout == b""
+
+
+def test_sighup_reopens_the_sink_files_after_logrotate_moved_them(tmp_path: Path) -> None:
+    nc = shutil.which("nc")
+    assert nc, "netcat-openbsd (nc) is needed; scripts/test installs it"
+    port, out, log = free_port(), tmp_path / "events.log", tmp_path / "stderr.log"
+    config = tmp_path / "p.yml"
+    config.write_text(
+        f"- TcpServer: {{interface: 127.0.0.1, port: {port}}}\n"
+        f"- FileSink: {{file_name: '{out}', batch_size: 1}}\n"
+    )
+    with log.open("wb") as stderr:
+        server = subprocess.Popen([GP, "run", "-c", str(config)], cwd=ROOT, stderr=stderr)
+
+    def send(lines: str) -> None:
+        subprocess.run(
+            [nc, "-N", "127.0.0.1", str(port)], input=lines.encode(), timeout=30, check=True
+        )
+
+    try:
+        _wait_for_port(port, server)
+        send("before one\nbefore two\n")
+        wait_for(lambda: out.exists() and out.read_text().count("\n") == 2, 20, "2 lines")
+        out.rename(tmp_path / "events.log.1")  # what logrotate does, before it signals
+        server.send_signal(signal.SIGHUP)
+        wait_for(lambda: b"reopened its files" in log.read_bytes(), 20, "the reopen")
+        send("after one\n")
+        wait_for(lambda: out.exists() and out.read_text().count("\n") == 1, 20, "a new file")
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    err = log.read_text()
+    assert server.returncode == 0, err[-2000:]
+    assert (tmp_path / "events.log.1").read_text() == "before one\nbefore two\n"
+    assert out.read_text() == "after one\n"
+    assert "Received SIGHUP" in err
+    assert "FileSink: reopened its files." in err

@@ -16,7 +16,15 @@ class DropEvent(Modifier[NoOptions]):
     """
 
     aliases = ("modifier.DropEvent",)
-    examples = [Example(options={}, given=[{"data": "anything"}], expect=[])]
+    examples = [
+        Example(
+            options={"filter": "$(http_status) == '200'"},
+            given=[{"url": "/", "http_status": "200"}, {"url": "/gone", "http_status": "404"}],
+            expect=[{"url": "/gone", "http_status": "404"}],
+            note="Drop the successful requests; the others bypass the module and go on.",
+        ),
+        Example(options={}, given=[{"data": "anything"}], expect=[], note="Drop everything."),
+    ]
 
     def process(self, events: Batch) -> Batch:
         return []  # the runner counts what a node drops

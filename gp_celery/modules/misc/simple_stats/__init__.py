@@ -9,7 +9,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from gp_celery.event import EVENT_TYPE, META, UNKNOWN_TYPE, Batch, Event
-from gp_celery.modules.base import Misc
+from gp_celery.modules.base import Example, Misc
 from gp_celery.modules.misc.simple_stats.fleet import (
     CATCH_UP,
     GRACE_SECS,
@@ -71,12 +71,21 @@ class SimpleStats(Misc[SimpleStatsOptions]):
     processes. ``process_statistics`` is LumberMill's option with its default (cheap: a few
     reads of /proc per interval); the names are checked when the config loads.
     ``waiting_event_statistics`` is accepted and does nothing: there are no module queues
-    in embedded mode, and the broker's queue depths are shown by Flower and
-    ``gp-celery stats``.
+    in embedded mode, and Flower shows the broker's queue depths.
     """
 
     aliases = ("misc.SimpleStats",)
     state = "shared"
+    examples = [
+        Example(
+            options={"interval": 10},
+            given=[{"data": "GET /"}, {"data": "GET /favicon.ico"}],
+            expect=[{"data": "GET /"}, {"data": "GET /favicon.ico"}],
+            note="Events pass on unchanged; every 10 s a line like 'SimpleStats: 2 events "
+            "in 10.0s (0.2/s); by type: Unknown=2; process: cpu_percent=0.4, "
+            "memory_percent=0.2' is logged.",
+        ),
+    ]
 
     def setup(self) -> None:
         self._count = 0
