@@ -14,7 +14,7 @@ import time
 
 from bench_common import ROOT, OutputCheck, check_regex_matches_shared, generate, load_p1, say
 from bench_distributed import run_fleet
-from bench_embedded import report_embedded, run_p1, run_startup
+from bench_embedded import report_embedded, run_p1, run_side_by_side, run_startup
 from bench_report import report_distributed
 
 
@@ -35,6 +35,7 @@ def main() -> None:
         run_startup(p1, max(5, args.runs))
         sections.append(report_embedded(p1, args.runs))
     if args.mode in ("distributed", "all"):
+        run_side_by_side(p1, log, args.runs, check)
         fleet = run_fleet(log, args.lines, args.runs, check)
         sections.append(report_distributed(p1, fleet, args.runs, load_p1().settings.chunk_bytes))
     text = "\n".join(sections)
@@ -42,14 +43,6 @@ def main() -> None:
     say(f"benchmark took {time.monotonic() - started:.0f} s")
     if not args.no_write:
         write_results(text, args.mode)
-
-
-def chunk_bytes() -> int:
-    from bench_common import P1
-
-    from gp_celery.config import load_config
-
-    return load_config(str(P1)).settings.chunk_bytes
 
 
 def write_results(section: str, mode: str) -> None:

@@ -8,6 +8,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ def run_whole(
 ) -> Run:
     """Run a command to completion with ``< stdin``; its wall time, CPU and peak RSS.
     Its stderr goes to ``log`` (appended) if given."""
-    stats = OUT / "launcher.stats"
+    stats = OUT / f"launcher-{threading.get_ident()}.stats"  # commands may run side by side
     launcher = [sys.executable, "-S", "-I", "-c", LAUNCHER, str(stats), *command]
     with open(stdin or os.devnull, "rb") as source, open(log or os.devnull, "ab") as errors:
         subprocess.run(

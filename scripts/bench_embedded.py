@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,8 @@ class P1Results:
     empty: dict[str, list[Run]] = field(default_factory=lambda: {name: [] for name in NAMES})
     """The same commands on empty input: their start-up and exit, taken off the CPU."""
     startup: dict[str, list[Run]] = field(default_factory=lambda: {name: [] for name in NAMES})
+    side_by_side: list[Run] = field(default_factory=list)
+    """Embedded runs made two at a time (``run_side_by_side``)."""
 
     def rate(self, name: str, *, best: bool = False) -> float:
         seconds = [run.seconds for run in self.runs[name]]
@@ -50,6 +53,12 @@ class P1Results:
         """CPU per million events, start-up excluded (median)."""
         startup = median(run.cpu for run in self.empty[name])
         return per_million(median(run.cpu for run in self.runs[name]) - startup, self.lines)
+
+    def side_by_side_cpu_per_million(self) -> float:
+        """The same for embedded runs made two at a time."""
+        startup = median(run.cpu for run in self.empty["embedded"])
+        cpu = median(run.cpu for run in self.side_by_side)
+        return per_million(cpu - startup, self.lines)
 
 
 def p1_command(name: str, target: Path) -> list[str]:
@@ -84,6 +93,24 @@ def run_p1(log: Path, lines: int, runs: int, check: OutputCheck) -> P1Results:
         for name in order:
             results.empty[name].append(run_p1_once(name, None, None, 0))
     return results
+
+
+def run_side_by_side(results: P1Results, log: Path, runs: int, check: OutputCheck) -> None:
+    """Two embedded runs at once, each on the whole log, each writing its own file: what
+    two busy processes on this machine's cores cost each other (caches, memory bandwidth,
+    the page cache). A fleet on the same cores pays the same, so this, not one process
+    alone, is the floor for a fleet's CPU per event here."""
+    lines = results.lines
+    for round_ in range(runs):
+        with ThreadPoolExecutor(2) as pool:
+            pair = list(
+                pool.map(lambda tag: run_p1_once(f"embedded-{tag}", log, check, lines), "ab")
+            )
+        results.side_by_side += pair
+        say(
+            f"run {round_ + 1}/{runs} two embedded side by side: CPU "
+            + ", ".join(f"{run.cpu:.2f} s" for run in pair)
+        )
 
 
 def run_startup(results: P1Results, runs: int) -> None:

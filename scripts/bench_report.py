@@ -80,6 +80,10 @@ def cpu_rows(p1: P1Results, fleets: dict[str, Fleet]) -> list[str]:
         f"{p1.cpu_per_million('baseline') / emb:.2f}x | |",
         f"| embedded (1 process) | | | | | {emb:.2f} | 1.00x | |",
     ]
+    if p1.side_by_side:
+        pair = p1.side_by_side_cpu_per_million()
+        label = "embedded, two processes side by side"
+        rows.append(f"| {label} | | | | | {pair:.2f} | {pair / emb:.2f}x | |")
     for name, fleet in fleets.items():
         roles = " | ".join(f"{fleet.cpu(role):.2f}" for role in ROLES)
         rows.append(
@@ -127,6 +131,21 @@ def target_rows(p1: P1Results, fleets: dict[str, Fleet]) -> list[str]:
         )
     add("embedded p1 >= 0.7x the bare script", emb_rate / p1.rate("baseline"), 0.7, at_least=True)
     return rows
+
+
+def side_by_side_line(p1: P1Results, fleets: dict[str, Fleet]) -> str:
+    """The fleet's CPU beside embedded runs that, like the fleet's processes, share the
+    cores: how much of the fleet's extra CPU is the machine's and how much the fleet's."""
+    if not p1.side_by_side:
+        return ""
+    alone, pair = p1.cpu_per_million("embedded"), p1.side_by_side_cpu_per_million()
+    ratios = ", ".join(f"{name} {fleet.cpu('fleet') / pair:.2f}x" for name, fleet in fleets.items())
+    return (
+        f"Two embedded processes run side by side, each on the whole log, use {pair:.2f} us "
+        f"of CPU per event against {alone:.2f} us alone ({pair / alone:.2f}x): busy processes "
+        "on these two cores slow each other (shared caches, memory bandwidth, the page "
+        f"cache), and a fleet's processes share them too. Fleet CPU against that: {ratios}."
+    )
 
 
 def redis_line(fleets: dict[str, Fleet]) -> str:
@@ -220,6 +239,7 @@ def report_distributed(
         "",
         *cpu_rows(p1, fleets),
         "",
+        side_by_side_line(p1, fleets),
         redis_line(fleets),
         harness_line(fleets),
     ]
