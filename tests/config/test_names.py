@@ -246,9 +246,7 @@ def test_modules_no_issue_builds_say_what_to_use_instead(name: str, words: str) 
     assert words in note
 
 
-@pytest.mark.parametrize(
-    "name", ["File", "KafkaSink", "UdpSink", "Cache", "Noop", "Beats", "Math"]
-)
+@pytest.mark.parametrize("name", ["File", "KafkaSink", "UdpSink", "Cache", "Noop", "Beats", "Math"])
 def test_modules_a_later_issue_builds_have_no_instead_note(name: str) -> None:
     assert planned_note(name) is None
 
