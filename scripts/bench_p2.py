@@ -33,6 +33,7 @@ from bench_common import (
     SHARED,
     Run,
     bench_env,
+    count_lines,
     fresh_output,
     interpreter,
     run_whole,
@@ -155,7 +156,7 @@ def probe(log: Path, names: tuple[str, ...] = NAMES) -> P2Check:
     sample = OUT / "p2-probe.log"
     with log.open("rb") as source, sample.open("wb") as out:
         out.writelines(itertools.islice(source, PROBE_LINES))
-    lines = sum(1 for _ in sample.open("rb"))
+    lines = count_lines(sample)
     events: dict[str, list[dict[str, Any]]] = {}
     for name in names:
         target = OUT / f"p2-probe-{name}.jsonl"
