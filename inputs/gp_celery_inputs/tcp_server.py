@@ -112,6 +112,13 @@ class TcpServer(Input[TcpServerOptions]):
     (GambolPutty stripped it, corrupting binary payloads); ``data`` is the bytes decoded with
     ``errors="surrogateescape"``.
 
+    Syslog mode (``mode: syslog``, RFC 6587, for ``logger -T``, rsyslog and syslog-ng
+    senders): each frame is octet-counted ("MSG-LEN SP MSG", so a message may hold
+    newlines) when it starts with a digit, and ends at a newline otherwise; senders may mix
+    both. A length above the line limit keeps the limit's worth and skips the rest by count
+    (tagged); a frame that starts with a digit but has no valid length is read up to the
+    next newline and tagged, and the connection stays open. Feed it to a SyslogParser.
+
     TLS: ``tls`` with ``key`` and ``cert``; ``cacert`` makes client certificates mandatory
     (signed by that CA); ``tls_proto`` is the oldest version accepted (LumberMill pinned
     exactly one version). While the pipeline is behind, clients are not read, so TCP flow
@@ -126,6 +133,15 @@ class TcpServer(Input[TcpServerOptions]):
             given=[{"data": "<13>Dec  1 10:00:00 host app: hello\n"}],
             expect=[{"data": "<13>Dec  1 10:00:00 host app: hello"}],
             note="Bytes a client sends: every line is an event, without its newline.",
+        ),
+        Example(
+            options={"port": 6514, "mode": "syslog"},
+            given=[{"data": "23 <13>1 - - - - - - hello<14>Dec  1 10:00:00 host app: hi\n"}],
+            expect=[
+                {"data": "<13>1 - - - - - - hello"},
+                {"data": "<14>Dec  1 10:00:00 host app: hi"},
+            ],
+            note="Syslog framing: an octet-counted frame, then one ended by a newline.",
         ),
     ]
 
