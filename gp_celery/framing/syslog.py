@@ -19,6 +19,7 @@ tagged with the reason, so the stream carries on at the next newline and nothing
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from gp_celery.framing.spec import Framing, Piece
@@ -26,7 +27,7 @@ from gp_celery.framing.spec import Framing, Piece
 MAX_LENGTH_DIGITS: Final = 9
 """A MSG-LEN of more digits (a GiB and more) is not a length any sender means."""
 _DIGITS: Final = frozenset(b"0123456789")
-_SKIPPED_BETWEEN_FRAMES: Final = b" \t\r\n"
+_BETWEEN_FRAMES: Final = re.compile(rb"[ \t\r\n]*")
 BAD_LENGTH: Final = (
     "starts with a digit but has no valid octet count ('MSG-LEN SP', RFC 6587); "
     "read up to the next newline instead"
@@ -48,6 +49,9 @@ class SyslogCutter:
         self._size = 0
         """Full size of the overlong frame whose head is ``_head``."""
         self._note = ""
+        self._searched = 0
+        """Bytes of the unfinished newline-ended frame (at the buffer's start) already
+        searched for its newline: each byte is searched once, however small the reads."""
 
     @property
     def buffered_bytes(self) -> int:
@@ -71,8 +75,8 @@ class SyslogCutter:
             if self._skip or self._skip_line:
                 pos = self._skip_overlong(out, pos)
                 continue
-            while pos < len(buf) and buf[pos] in _SKIPPED_BETWEEN_FRAMES:
-                pos += 1
+            gap = _BETWEEN_FRAMES.match(buf, pos)
+            pos = gap.end() if gap else pos
             if pos < len(buf):
                 pos, complete = self._frame(out, pos)
         if final and pos < len(buf):
@@ -126,13 +130,16 @@ class SyslogCutter:
 
     def _line(self, out: _Pieces, pos: int) -> tuple[int, bool]:
         buf = self._buf
-        end = buf.find(b"\n", pos, pos + self._max + 1)
+        searched = self._searched if pos == 0 else 0
+        end = buf.find(b"\n", pos + searched, pos + self._max + 1)
         if end >= 0:
             out.record(bytes(buf[pos:end]), self._note)
-            self._note = ""
+            self._note, self._searched = "", 0
             return end + 1, True
         if len(buf) - pos <= self._max:
+            self._searched = len(buf) - pos
             return pos, False
+        self._searched = 0
         self._head = bytes(buf[pos : pos + self._max])
         self._size = self._max
         self._skip_line = True
@@ -171,7 +178,7 @@ class SyslogCutter:
             out.record(body, f"ended {missing} bytes before its octet count of {length}")
         else:
             out.record(bytes(self._buf[pos:]), self._note or (BAD_LENGTH if length == 0 else ""))
-        self._note = ""
+        self._note, self._searched = "", 0
 
 
 class _Pieces:

@@ -114,6 +114,15 @@ def test_rfc3164_local_timezone_gives_an_offset() -> None:
     assert datetime.fromisoformat(event["syslog_timestamp"]).tzinfo is not None
 
 
+def test_rfc3164_with_an_rfc3339_timestamp_as_rsyslog_forwards_it() -> None:
+    text = "<30>2026-11-30T23:59:58.123456+01:00 web01 nginx[811]: GET /"
+    [event] = run(parser(), [{"data": text}])
+    assert event["syslog_timestamp"] == "2026-11-30T23:59:58.123456+01:00"
+    assert (event["syslog_hostname"], event["syslog_appname"]) == ("web01", "nginx")
+    assert (event["syslog_procid"], event["syslog_message"]) == ("811", "GET /")
+    assert "syslog_version" not in event
+
+
 def test_map_values_false_writes_numbers_only() -> None:
     [event] = run(parser(map_values=False), [{"data": "<13>Jan  2 03:04:05 host app: x"}])
     assert (event["syslog_facility"], event["syslog_severity"]) == (1, 5)
@@ -236,6 +245,7 @@ HOSTILE = [
     pytest.param("<13>Foo  1 10:00:00 h a: x", "unknown month 'Foo'", id="bad-month"),
     pytest.param("<13>Apr 31 10:00:00 h a: x", "invalid timestamp", id="bad-day"),
     pytest.param("<13>Apr  3 25:00:00 h a: x", "invalid timestamp", id="bad-hour"),
+    pytest.param("<13>2026-02-30T00:00:00Z h a: x", "invalid timestamp", id="bad-iso-3164"),
     pytest.param("<13>1 2003-13-11T22:14:15Z h a p m -", "invalid timestamp", id="bad-month-5424"),
     pytest.param("<13>1 2003-10-11 22:14:15Z h a p m -", "invalid timestamp", id="space-in-time"),
     pytest.param("<13>1 2003-10-11T22:14:15 h a p m -", "invalid timestamp", id="no-offset"),

@@ -1,14 +1,14 @@
 """RFC 3164 (BSD syslog): ``<PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: MSG``, as senders
 really write it.
 
-The timestamp has no year and no zone: the zone is an option, and the year is the one that
-puts the time closest to now without being more than a day ahead (so December's messages
-read in January are last year's, and a sender whose clock is a little fast at midnight on
-New Year's Eve is not a year off). The hostname is often left out (``logger`` writing to a
-local socket, many devices): a first word that is directly followed by '[' or ':' is taken
-as the TAG, not a host. The TAG (app name) ends at '[', ':' or a space; '[...]' after it is
-the PID. Text without a TAG is all message.
-"""
+Instead of 'Mmm dd hh:mm:ss', an RFC 3339 timestamp is read too, as rsyslog and syslog-ng
+forward it. The classic timestamp has no year and no zone: the zone is an option, and the
+year is the one that puts the time closest to now without being more than a day ahead (so
+December's messages read in January are last year's, and a sender whose clock is a little
+fast at midnight on New Year's Eve is not a year off). The hostname is often left out
+(``logger`` writing to a local socket, many devices): a first word that is directly
+followed by '[' or ':' is taken as the TAG, not a host. The TAG (app name) ends at '[',
+':' or a space; '[...]' after it is the PID. Text without a TAG is all message."""
 
 from __future__ import annotations
 
@@ -18,11 +18,15 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any, Final
 
 from gp_celery.modules.parsers.syslog_parser.common import SyslogError, strip_bom
+from gp_celery.modules.parsers.syslog_parser.rfc5424 import parse_timestamp
 
 HEADER: Final = re.compile(
     r"<(?P<pri>\d{1,3})>(?P<month>[A-Za-z]{3}) {1,2}(?P<day>\d{1,2}) "
     r"(?P<hour>\d\d):(?P<minute>\d\d):(?P<second>\d\d)(?: |$)",
     re.ASCII,
+)
+ISO_HEADER: Final = re.compile(
+    r"<(?P<pri>\d{1,3})>(?P<timestamp>\d{4}-\d\d-\d\dT[^ ]{1,40})(?: |$)", re.ASCII
 )
 MONTHS: Final = {
     name: number
@@ -43,7 +47,7 @@ def parse_rfc3164(text: str, zone: tzinfo | None, now: Clock) -> dict[str, Any]:
     ``zone`` None is the local time of the process."""
     header = HEADER.match(text)
     if header is None:
-        raise SyslogError("is not an RFC 3164 header ('<PRI>Mmm dd hh:mm:ss')")
+        return _parse_iso_stamped(text)
     parts = header.groupdict()
     month = MONTHS.get(parts["month"].lower())
     if month is None:
@@ -51,6 +55,20 @@ def parse_rfc3164(text: str, zone: tzinfo | None, now: Clock) -> dict[str, Any]:
     clock = tuple(int(parts[name]) for name in ("day", "hour", "minute", "second"))
     stamp = infer_year(month, *clock, zone=zone, now=now())
     fields: dict[str, Any] = {"pri": int(parts["pri"]), "timestamp": stamp.isoformat()}
+    fields.update(_host_tag_message(text, header.end()))
+    return fields
+
+
+def _parse_iso_stamped(text: str) -> dict[str, Any]:
+    """rsyslog's and syslog-ng's RFC 3164 with an RFC 3339 timestamp instead of
+    'Mmm dd hh:mm:ss' (RSYSLOG_ForwardFormat): the year and offset come with it."""
+    header = ISO_HEADER.match(text)
+    if header is None:
+        raise SyslogError("is not an RFC 3164 header ('<PRI>Mmm dd hh:mm:ss')")
+    fields: dict[str, Any] = {
+        "pri": int(header.group("pri")),
+        "timestamp": parse_timestamp(header.group("timestamp")),
+    }
     fields.update(_host_tag_message(text, header.end()))
     return fields
 
