@@ -1,8 +1,10 @@
-"""Real `logger` (util-linux) clients to `gp-celery run`: UdpServer and TcpServer
-`mode: syslog` (octet-counted and newline-ended) -> SyslogParser -> FileSink json_lines."""
+"""Real `logger` (util-linux) clients to `gp-celery run -c conf/syslog-to-file.yml`:
+UdpServer and TcpServer `mode: syslog` (octet-counted and newline-ended frames) ->
+SyslogParser -> FileSink json_lines."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -16,24 +18,6 @@ import pytest
 from tests.conftest import ROOT, free_port, wait_for
 from tests.e2e.conftest import GP
 
-CONFIG = """\
-- TcpServer:
-    interface: 127.0.0.1
-    port: {tcp}
-    mode: syslog
-    receivers: [syslog]
-- UdpServer:
-    interface: 127.0.0.1
-    port: {udp}
-    receivers: [syslog]
-- SyslogParser:
-    id: syslog
-- FileSink:
-    file_name: {out}
-    json_lines: true
-    batch_size: 1
-"""
-
 
 def logger(*args: str) -> None:
     binary = shutil.which("logger")
@@ -41,22 +25,34 @@ def logger(*args: str) -> None:
     subprocess.run([binary, *args], check=True, timeout=30, capture_output=True)
 
 
-def stored(out: Path) -> list[dict[str, Any]]:
-    if not out.exists():
-        return []
-    raw = out.read_bytes()
-    return [orjson.loads(row) for row in raw[: raw.rfind(b"\n") + 1].splitlines()]
+def stored(directory: Path) -> list[dict[str, Any]]:
+    """The complete JSON lines of every day's file (a run may span midnight UTC)."""
+    rows = []
+    for path in sorted(directory.glob("syslog-*.jsonl")):
+        raw = path.read_bytes()
+        rows += [orjson.loads(row) for row in raw[: raw.rfind(b"\n") + 1].splitlines()]
+    return rows
 
 
 class Run:
+    """`gp-celery run -c conf/syslog-to-file.yml` on free ports, writing under tmp_path."""
+
     def __init__(self, tmp_path: Path) -> None:
         self.tcp, self.udp = free_port(), free_port()
-        self.out = tmp_path / "events.jsonl"
+        self.out = tmp_path
         self.log = tmp_path / "stderr.log"
-        config = tmp_path / "syslog.yml"
-        config.write_text(CONFIG.format(tcp=self.tcp, udp=self.udp, out=self.out))
+        env = {
+            "GP_SYSLOG_TCP_PORT": str(self.tcp),
+            "GP_SYSLOG_UDP_PORT": str(self.udp),
+            "GP_OUT_DIR": str(tmp_path),
+        }
         with self.log.open("wb") as stderr:
-            self.process = subprocess.Popen([GP, "run", "-c", str(config)], cwd=ROOT, stderr=stderr)
+            self.process = subprocess.Popen(
+                [GP, "run", "-c", "conf/syslog-to-file.yml"],
+                cwd=ROOT,
+                stderr=stderr,
+                env={**os.environ, **env},
+            )
         wait_for(self._listening, 30, f"both inputs to listen (log: {self.log})")
 
     def _listening(self) -> bool:
