@@ -134,24 +134,25 @@ class SyslogParser(Parser[SyslogParserOptions]):
         self._severities = {**SEVERITIES, **options.severity_mappings}
 
     def process(self, events: Batch) -> Batch:
+        now = self.now()  # once per batch: a batch takes milliseconds, the year a day's slack
         for event in events:
             text = self._text_of(event)
             if text is None:
                 continue
             try:
-                fields = self._parse(text)
+                fields = self._parse(text, now)
             except SyslogError as error:
                 self.fail(event, f"'{self.options.source_field}' {error}")
                 continue
             event.update(fields)
         return events
 
-    def _parse(self, text: str) -> dict[str, Any]:
+    def _parse(self, text: str, now: datetime) -> dict[str, Any]:
         form = self.options.format
         if form == "rfc5424" or (form == "auto" and _looks_like_5424(text)):
             parsed = parse_rfc5424(text)
         else:
-            parsed = parse_rfc3164(text, self._zone, self.now)
+            parsed = parse_rfc3164(text, self._zone, now)
         pri = parsed["pri"]
         if pri > MAX_PRI:
             raise SyslogError(f"has a PRI of {pri}, above {MAX_PRI}")

@@ -42,7 +42,7 @@ MAX_AHEAD: Final = timedelta(days=1)
 Clock = Callable[[], datetime]
 
 
-def parse_rfc3164(text: str, zone: tzinfo | None, now: Clock) -> dict[str, Any]:
+def parse_rfc3164(text: str, zone: tzinfo | None, now: datetime) -> dict[str, Any]:
     """The fields of one RFC 3164 message; SyslogError if it has no '<PRI>Mmm dd hh:mm:ss'.
     ``zone`` None is the local time of the process."""
     header = HEADER.match(text)
@@ -53,7 +53,7 @@ def parse_rfc3164(text: str, zone: tzinfo | None, now: Clock) -> dict[str, Any]:
     if month is None:
         raise SyslogError(f"has an unknown month {parts['month']!r}")
     clock = tuple(int(parts[name]) for name in ("day", "hour", "minute", "second"))
-    stamp = infer_year(month, *clock, zone=zone, now=now())
+    stamp = infer_year(month, *clock, zone=zone, now=now)
     fields: dict[str, Any] = {"pri": int(parts["pri"]), "timestamp": stamp.isoformat()}
     fields.update(_host_tag_message(text, header.end()))
     return fields

@@ -9,7 +9,7 @@ data is read by a small hand parser in one pass; its size is bounded by the mess
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Final
 
 from gp_celery.modules.parsers.syslog_parser.common import NIL, SyslogError, strip_bom
@@ -20,12 +20,11 @@ HEADER: Final = re.compile(
     r"(?P<msgid>[!-~]{1,32}) "
 )
 TIMESTAMP: Final = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d{1,6})?(Z|[+-]\d\d:\d\d)", re.ASCII
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)", re.ASCII
 )
 """RFC 5424's TIMESTAMP (RFC 3339 with at most six fraction digits, 'T' and 'Z' upper case)."""
-MAX_NAME: Final = 32
+SD_NAME: Final = re.compile(r"[!#-<>-\\^-~]{1,32}")
 """SD-ID and PARAM-NAME: 1 to 32 printable US-ASCII characters but '=', ' ', ']' and '"'."""
-_NAME_STOP: Final = frozenset('= ]"')
 _ESCAPED: Final = frozenset('"\\]')
 
 
@@ -54,27 +53,14 @@ def parse_rfc5424(text: str) -> dict[str, Any]:
 
 def parse_timestamp(text: str) -> str:
     """An RFC 5424 TIMESTAMP, checked, as ISO 8601 with its own offset ('Z' as +00:00)."""
-    match = TIMESTAMP.fullmatch(text)
-    if match is None:
+    if TIMESTAMP.fullmatch(text) is None:
         raise SyslogError(f"has an invalid timestamp {text[:40]!r}")
-    year, month, day, hour, minute, second = (int(match.group(n)) for n in range(1, 7))
-    fraction, offset = match.group(7) or "", match.group(8)
-    second = min(second, 59)  # a leap second (60) is not a datetime; the one before it is
-    micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
     try:
-        zone = UTC if offset == "Z" else _offset(offset)
-        stamp = datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
+        return datetime.fromisoformat(text).isoformat()
     except ValueError as error:
+        if text[17:19] == "60":  # a leap second is not a datetime; the one before it is
+            return parse_timestamp(text[:17] + "59" + text[19:])
         raise SyslogError(f"has an invalid timestamp {text!r} ({error})") from None
-    return stamp.isoformat()
-
-
-def _offset(text: str) -> timezone:
-    hours, minutes = int(text[1:3]), int(text[4:6])
-    if hours > 23 or minutes > 59:
-        raise ValueError("offset out of range")
-    delta = timedelta(hours=hours, minutes=minutes)
-    return timezone(-delta if text[0] == "-" else delta)
 
 
 def parse_structured_data(text: str, pos: int) -> tuple[dict[str, Any] | None, int]:
@@ -101,13 +87,10 @@ def parse_structured_data(text: str, pos: int) -> tuple[dict[str, Any] | None, i
 
 
 def _name(text: str, pos: int, what: str) -> tuple[str, int]:
-    end = pos
-    limit = min(len(text), pos + MAX_NAME + 1)
-    while end < limit and text[end] not in _NAME_STOP and "!" <= text[end] <= "~":
-        end += 1
-    if end == pos or end - pos > MAX_NAME:
+    name = SD_NAME.match(text, pos)
+    if name is None or SD_NAME.match(text, name.end()) is not None:  # none, or over 32
         raise SyslogError(f"structured data: invalid {what} at character {pos}")
-    return text[pos:end], end
+    return name.group(), name.end()
 
 
 def _value(text: str, pos: int) -> tuple[str, int]:
