@@ -102,6 +102,12 @@ def test_rfc3164_year_is_inferred_from_the_clock(
     assert event["syslog_timestamp"].startswith(f"{year}-")
 
 
+def test_rfc3164_fraction_of_a_second_is_kept() -> None:
+    [event] = run(at(2026, 12, 6), [{"data": "<13>Dec  5 07:08:09.25 host app: x"}])
+    assert event["syslog_timestamp"] == "2026-12-05T07:08:09.250000+00:00"
+    assert event["syslog_hostname"] == "host"
+
+
 def test_rfc3164_timezone_option_reads_the_time_in_that_zone() -> None:
     module = parser(timezone="Europe/Berlin")
     module.now = lambda: datetime(2026, 7, 1, tzinfo=UTC)

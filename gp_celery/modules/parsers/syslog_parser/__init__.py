@@ -66,9 +66,10 @@ class SyslogParser(Parser[SyslogParserOptions]):
     ``timezone`` (default UTC, not the worker's local zone, so every worker of a fleet
     reads them alike; 'local' is the process's zone), and the year is the one that puts
     them closest to now but at most a day ahead, so December's messages read in January
-    get last year; an RFC 3339 timestamp in its place (rsyslog's forwarding format) is
-    read as in RFC 5424. Without a hostname (``<13>Dec  1 10:00:00 app[42]: hi``) the first
-    word, followed directly by '[' or ':', is the app name.
+    get last year; a fraction of a second after them is kept, and an RFC 3339 timestamp
+    in their place (rsyslog's forwarding format) is read as in RFC 5424. Without a
+    hostname (``<13>Dec  1 10:00:00 app[42]: hi``) the first word, followed directly by
+    '[' or ':', is the app name.
 
     A message that is not syslog of the expected format (no ``<PRI>``, a PRI above 191,
     a bad timestamp, broken structured data) is tagged with the reason and goes on

@@ -1,14 +1,15 @@
 """RFC 3164 (BSD syslog): ``<PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: MSG``, as senders
 really write it.
 
-Instead of 'Mmm dd hh:mm:ss', an RFC 3339 timestamp is read too, as rsyslog and syslog-ng
-forward it. The classic timestamp has no year and no zone: the zone is an option, and the
-year is the one that puts the time closest to now without being more than a day ahead (so
-December's messages read in January are last year's, and a sender whose clock is a little
-fast at midnight on New Year's Eve is not a year off). The hostname is often left out
-(``logger`` writing to a local socket, many devices): a first word that is directly
-followed by '[' or ':' is taken as the TAG, not a host. The TAG (app name) ends at '[',
-':' or a space; '[...]' after it is the PID. Text without a TAG is all message."""
+A fraction of a second after 'Mmm dd hh:mm:ss' is read, and an RFC 3339 timestamp in its
+place, as rsyslog and syslog-ng forward it. The classic timestamp has no year and no
+zone: the zone is an option, and the year is the one that puts the time closest to now
+without being more than a day ahead (so December's messages read in January are last
+year's, and a sender whose clock is a little fast at midnight on New Year's Eve is not a
+year off). The hostname is often left out (``logger`` writing to a local socket, many
+devices): a first word that is directly followed by '[' or ':' is taken as the TAG, not
+a host. The TAG (app name) ends at '[', ':' or a space; '[...]' after it is the PID.
+Text without a TAG is all message."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from gp_celery.modules.parsers.syslog_parser.rfc5424 import parse_timestamp
 
 HEADER: Final = re.compile(
     r"<(?P<pri>\d{1,3})>(?P<month>[A-Za-z]{3}) {1,2}(?P<day>\d{1,2}) "
-    r"(?P<hour>\d\d):(?P<minute>\d\d):(?P<second>\d\d)(?: |$)",
+    r"(?P<hour>\d\d):(?P<minute>\d\d):(?P<second>\d\d)(?:\.(?P<fraction>\d{1,6}))?(?: |$)",
     re.ASCII,
 )
 ISO_HEADER: Final = re.compile(
@@ -54,6 +55,8 @@ def parse_rfc3164(text: str, zone: tzinfo | None, now: datetime) -> dict[str, An
         raise SyslogError(f"has an unknown month {parts['month']!r}")
     clock = tuple(int(parts[name]) for name in ("day", "hour", "minute", "second"))
     stamp = infer_year(month, *clock, zone=zone, now=now)
+    if fraction := parts["fraction"]:  # Cisco's and Juniper's milliseconds
+        stamp = stamp.replace(microsecond=int(fraction.ljust(6, "0")))
     fields: dict[str, Any] = {"pri": int(parts["pri"]), "timestamp": stamp.isoformat()}
     fields.update(_host_tag_message(text, header.end()))
     return fields
