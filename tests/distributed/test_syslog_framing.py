@@ -69,7 +69,7 @@ def test_octet_counted_frames_from_logger_and_split_sends_arrive_whole(
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
             client.sendall(stream[start:end])
-            time.sleep(0.3)  # several batch_ms: the listener ships what it has in between
+            time.sleep(0.5)  # ten batch_ms: the listener ships what it has in between
         client.shutdown(socket.SHUT_WR)
         assert client.recv(1) == b""
 
