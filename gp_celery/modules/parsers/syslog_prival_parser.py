@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, Final
 
 from gp_celery.event import MISSING, Batch, Event, field_path
 from gp_celery.modules.base import Example, Options, Parser
+from gp_celery.modules.parsers.syslog_names import FACILITIES, SEVERITIES
 from gp_celery.modules.registry import register
 from gp_celery.modules.types import FieldName
 
@@ -16,21 +15,6 @@ MAX_PRIVAL: Final = 191
 """Facility 23 (local7), severity 7: the largest PRI RFC 5424 allows."""
 
 _PRIVAL: Final = re.compile(r"\s*(?:<([0-9]{1,3})>|([0-9]{1,3}))\s*")
-
-FACILITIES: Final[Mapping[int, str]] = MappingProxyType({
-    0: "kernel messages", 1: "user-level", 2: "mail", 3: "system",
-    4: "security/authorization", 5: "syslogd", 6: "line printer", 7: "network news",
-    8: "UUCP", 9: "clock", 10: "security/authorization", 11: "FTP", 12: "NTP",
-    13: "log audit", 14: "log alert", 15: "clock", 16: "local0", 17: "local1",
-    18: "local2", 19: "local3", 20: "local4", 21: "local5", 22: "local6", 23: "local7",
-})  # fmt: skip
-"""GambolPutty's facility names (RFC 5424 section 6.2.1, shortened)."""
-
-SEVERITIES: Final[Mapping[int, str]] = MappingProxyType({
-    0: "Emergency", 1: "Alert", 2: "Critical", 3: "Error", 4: "Warning", 5: "Notice",
-    6: "Informational", 7: "Debug",
-})  # fmt: skip
-"""GambolPutty's severity names."""
 
 
 class SyslogPrivalParserOptions(Options):

@@ -10,8 +10,8 @@ from pydantic import field_validator
 
 from gp_celery.event import MISSING, Batch, Event, field_path
 from gp_celery.modules.base import Example, Options, Parser, State
+from gp_celery.modules.parsers.syslog_names import FACILITIES, SEVERITIES
 from gp_celery.modules.parsers.syslog_parser.common import MAX_PRI, SyslogError
-from gp_celery.modules.parsers.syslog_parser.names import FACILITIES, SEVERITIES
 from gp_celery.modules.parsers.syslog_parser.rfc3164 import Clock, parse_rfc3164
 from gp_celery.modules.parsers.syslog_parser.rfc5424 import parse_rfc5424
 from gp_celery.modules.registry import register

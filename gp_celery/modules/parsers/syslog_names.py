@@ -1,4 +1,5 @@
-"""Facility and severity names (RFC 5424 table 1 and 2), as SyslogPrivalParser has them."""
+"""Syslog facility and severity names (RFC 5424 tables 1 and 2, shortened as GambolPutty
+named them), shared by SyslogPrivalParser and SyslogParser."""
 
 from __future__ import annotations
 
