@@ -29,7 +29,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "Beats": ("input", "input.Beats"),
     "SyslogPrivalParser": ("parser", "parser.SyslogPrival"),
     "UrlParser": ("parser", "parser.Url"),
-    "UserAgentParser": ("parser", "parser.UserAgent"),
     "CsvParser": ("parser", "parser.Csv"),
     "InflateParser": ("parser", "parser.Inflate"),
     "XPathParser": ("parser", "parser.XPath"),
