@@ -30,7 +30,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "SyslogPrivalParser": ("parser", "parser.SyslogPrival"),
     "UrlParser": ("parser", "parser.Url"),
     "CsvParser": ("parser", "parser.Csv"),
-    "CollectdParser": ("parser", "parser.Collectd"),
     "NetFlowParser": ("parser", "parser.NetFlow"),
     "DateTimeParser": ("parser", "parser.DateTime"),
     "DomainNameParser": ("parser", "parser.DomainName"),
