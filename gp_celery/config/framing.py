@@ -39,8 +39,9 @@ def framing_of(config: PipelineConfig, spec: NodeSpec, framing: Framing) -> Fram
     splits an object between two worker processes, and the parser needs no state per
     connection. Datagrams that feed a parser of binary data are decoded as stream reads
     are: each one whole, unstripped, undecodable bytes kept with ``surrogateescape``
-    (stripping and replacing invalid UTF-8 would corrupt packets). Every other framing is
-    the input's own."""
+    (stripping and replacing invalid UTF-8 would corrupt packets, and so would cutting
+    them at max_datagram_bytes; UDP keeps them under 64 KiB). Every other framing is the
+    input's own."""
     if framing.kind == "stream" and feeds_msgpack_stream(config, spec):
         return replace(framing, kind="msgpack")
     if framing.kind == "datagram" and feeds_binary_parser(config, spec):

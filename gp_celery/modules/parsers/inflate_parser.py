@@ -87,7 +87,8 @@ class InflateParser(Parser[InflateParserOptions]):
     with ``surrogateescape`` (how inputs hand over undecodable data, so a following
     MsgPackParser gets the bytes back), counted as ``not_utf8``, not tagged. A field holds
     bytes, or text carrying undecoded bytes that way. A UdpServer that sends to it hands
-    over each datagram whole (gzipped GELF, say), neither stripped nor UTF-8 checked.
+    over each datagram whole (gzipped GELF, say), neither stripped nor UTF-8 checked (nor
+    cut at max_datagram_bytes).
 
     ``compression: zlib`` detects a zlib or gzip header, as in GambolPutty; ``deflate``
     (new) takes raw deflate data without a header. Concatenated gzip members inflate as one.

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gp_celery.config import parse_config
 from gp_celery.event import errors_of
-from gp_celery.testing import BuildError, build, run
+from gp_celery.testing import BuildError, build, pipeline, run
 
 SPAM = "Spam! Spam! Spam! Lovely Spam! Spam! Spam!"
 MIB = 1024 * 1024
@@ -100,6 +101,17 @@ def test_surrogateescape_text_from_an_input_is_read_as_its_bytes() -> None:
     packed = gzip.compress(SPAM.encode()).decode("utf-8", "surrogateescape")
     [event] = run(parser(), [{"data": packed}])
     assert event["data"] == SPAM
+
+
+def test_a_gzipped_datagram_reaches_it_whole_from_a_udp_server() -> None:
+    """Datagram framing strips whitespace and replaces invalid UTF-8: both break gzip."""
+    packed = gzip.compress(b"GELF " * 50, mtime=0)  # bytes that are not UTF-8
+    config = parse_config("", "<test>", data=[{"UdpServer": {"port": 0}}, {"InflateParser": {}}])
+    udp = pipeline(config).nodes[config.nodes[0].id].module
+    [arrived] = run(udp, [{"data": packed}])
+    assert arrived["data"].encode("utf-8", "surrogateescape") == packed
+    [event] = run(parser(), [arrived])
+    assert event["data"] == "GELF " * 50
 
 
 def test_missing_source_field_is_skipped_and_counted() -> None:

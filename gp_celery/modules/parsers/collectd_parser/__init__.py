@@ -32,15 +32,17 @@ class CollectdParser(CodecParser[CollectdParserOptions]):
     """Decode collectd network packets: one event per value list or notification.
 
     Decode: each source field holds one packet of collectd's binary protocol (what its
-    network plugin sends; a UdpServer datagram), as bytes or as text carrying undecoded
-    bytes (``surrogateescape``); a UdpServer that sends to it hands over each datagram
-    whole, neither stripped nor UTF-8 checked. Every value list becomes an event with ``host``, ``time``
-    and ``interval`` (seconds, as floats; ``time_hr`` and ``interval_hr`` are converted),
-    ``plugin``, ``plugininstance``, ``type``, ``typeinstance`` (those the packet set),
-    ``values`` (numbers) and ``dstypes`` (counter, gauge, derive or absolute, one per
-    value); a notification becomes an event with ``message`` and ``severity`` (failure,
-    warning, okay) instead of values. These merge into the event, or go to target_field;
-    the source field is removed unless keep_original.
+    network plugin sends), as bytes or as text carrying undecoded bytes
+    (``surrogateescape``); a UdpServer that sends to it hands over each datagram whole,
+    neither stripped nor UTF-8 checked (nor cut at max_datagram_bytes).
+
+    Every value list becomes an event with ``host``, ``time`` and ``interval`` (seconds,
+    as floats; ``time_hr`` and ``interval_hr`` are converted), ``plugin``,
+    ``plugininstance``, ``type``, ``typeinstance`` (those the packet set), ``values``
+    (numbers) and ``dstypes`` (counter, gauge, derive or absolute, one per value); a
+    notification becomes an event with ``message`` and ``severity`` (failure, warning,
+    okay) instead of values. These merge into the event, or go to target_field; the
+    source field is removed unless keep_original.
 
     A packet with several value lists makes one event per list: the first reuses the
     event, the others are copies with derived ids (more than max_fan_out tags the event
