@@ -18,6 +18,7 @@ from gp_celery.event import Event, event_type
 from gp_celery.modules.base import Example, Sink
 from gp_celery.modules.registry import all_modules
 from gp_celery.testing import build, run
+from tests.modules.services import geolite2_city
 
 CASES = [
     pytest.param(name, example, id=f"{name}-{index}")
@@ -56,6 +57,15 @@ def written(name: str, example: Example, root: Path, capsys: pytest.CaptureFixtu
     return read_back(options, text)
 
 
+def served(options: dict[str, Any]) -> dict[str, Any]:
+    """The example's options with the resources it names (a GeoIP database, ...) replaced
+    by the real ones the tests provide."""
+    options = dict(options)
+    if "geoip_dat_path" in options:
+        options["geoip_dat_path"] = str(geolite2_city())
+    return options
+
+
 @pytest.mark.parametrize(("name", "example"), CASES)
 def test_example(
     name: str,
@@ -68,7 +78,7 @@ def test_example(
         monkeypatch.chdir(tmp_path)  # a relative file_name lands here too
         out = written(name, example, tmp_path, capsys)
     else:
-        out = run(build(name, example.options), example.given)
+        out = run(build(name, served(example.options)), example.given)
     assert len(out) == len(example.expect)
     for got, expected in zip(out, example.expect, strict=True):
         assert {key: got.get(key) for key in expected} == expected
