@@ -32,7 +32,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "XPathParser": ("parser", "parser.XPath"),
     "CollectdParser": ("parser", "parser.Collectd"),
     "NetFlowParser": ("parser", "parser.NetFlow"),
-    "AddDnsLookup": ("modifier", "modifier.AddDnsLookup"),
     "ExecPython": ("modifier", "modifier.ExecPython"),
     "Facet": ("modifier", "modifier.Facet"),
     "HttpRequest": ("modifier", "modifier.HttpRequest"),

@@ -57,12 +57,14 @@ def written(name: str, example: Example, root: Path, capsys: pytest.CaptureFixtu
     return read_back(options, text)
 
 
-def served(options: dict[str, Any]) -> dict[str, Any]:
-    """The example's options with the resources it names (a GeoIP database, ...) replaced
-    by the real ones the tests provide."""
+def served(options: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The example's options with the resources it names (a GeoIP database, a nameserver)
+    replaced by the real ones the tests provide."""
     options = dict(options)
     if "geoip_dat_path" in options:
         options["geoip_dat_path"] = str(geolite2_city())
+    if "nameservers" in options:
+        options["nameservers"] = request.getfixturevalue("dns_server").address
     return options
 
 
@@ -73,12 +75,13 @@ def test_example(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     if issubclass(all_modules()[name], Sink):
         monkeypatch.chdir(tmp_path)  # a relative file_name lands here too
         out = written(name, example, tmp_path, capsys)
     else:
-        out = run(build(name, served(example.options)), example.given)
+        out = run(build(name, served(example.options, request)), example.given)
     assert len(out) == len(example.expect)
     for got, expected in zip(out, example.expect, strict=True):
         assert {key: got.get(key) for key in expected} == expected
