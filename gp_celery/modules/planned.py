@@ -34,7 +34,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "NetFlowParser": ("parser", "parser.NetFlow"),
     "ExecPython": ("modifier", "modifier.ExecPython"),
     "Facet": ("modifier", "modifier.Facet"),
-    "HttpRequest": ("modifier", "modifier.HttpRequest"),
     "Math": ("modifier", "modifier.Math"),
     "MergeEvent": ("modifier", "modifier.MergeEvent"),
     "Permutate": ("modifier", "modifier.Permutate"),

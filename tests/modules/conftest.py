@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.modules.services import DnsServer, start_dnsmasq
+from tests.modules.services import DnsServer, WebServer, start_dnsmasq, start_web_server
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +23,10 @@ def silent_nameserver() -> Iterator[str]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
         sink.bind(("127.0.0.1", 0))
         yield f"127.0.0.1:{sink.getsockname()[1]}"
+
+
+@pytest.fixture(scope="session")
+def web_server() -> Iterator[WebServer]:
+    server = start_web_server()
+    yield server
+    server.stop()

@@ -6,9 +6,15 @@ from __future__ import annotations
 import getpass
 import importlib.util
 import shutil
+import socket
 import subprocess
+import threading
+import time
+from collections import Counter
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -96,3 +102,117 @@ def start_dnsmasq(workdir: Path) -> DnsServer:
         server.stop()
         pytest.fail(f"dnsmasq did not start: {log.read_text(errors='replace')[-2000:]}")
     return server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes for HttpRequest's tests; each says in its name what it does."""
+
+    protocol_version = "HTTP/1.1"
+    hits: ClassVar[Counter[str]] = Counter()
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = self.path
+        self.hits[path] += 1
+        name = path.rsplit("/", 1)[-1]
+        if path.startswith("/status/"):
+            self._send(200, f"{name}: up".encode())
+        elif path.startswith("/code/"):
+            self._send(int(name), f"code {name}".encode())
+        elif path == "/method":
+            self._send(200, self.command.encode())
+        elif path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/status/moved")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path == "/latin1":
+            self._send(200, "café".encode("latin-1"), "text/plain; charset=ISO-8859-1")
+        elif path == "/bad-utf8":
+            self._send(200, b"ok \xff\xfe end")
+        elif path == "/slow":  # no answer within a test's timeout
+            time.sleep(3)
+            self._send(200, b"late")
+        elif path == "/drip":  # headers at once, then a byte every 0.1 s for 3 s
+            self.send_response(200)
+            self.send_header("Content-Length", "30")
+            self.end_headers()
+            for _ in range(30):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+        elif path.startswith("/huge"):  # 8 MiB, declared or (huge-chunked) not
+            self._send_huge(declared=path == "/huge")
+        elif path == "/reset":  # hang up without an answer
+            self.close_connection = True
+        else:
+            self._send(404, b"no such page")
+
+    do_HEAD = do_POST = do_DELETE = do_GET  # noqa: N815 - http.server's method names
+
+    def _send_huge(self, *, declared: bool) -> None:
+        self.send_response(200)
+        if declared:
+            self.send_header("Content-Length", str(8 << 20))
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            for _ in range(128):
+                self.wfile.write(b"y" * 65536)
+        except OSError:  # the client stopped reading, as it should
+            pass
+        self.close_connection = True
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that give up (timeouts, size caps) are what the tests do on purpose
+
+
+@dataclass
+class WebServer:
+    """A stdlib HTTP server we started in a thread on a free loopback port."""
+
+    server: _QuietServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def hits(self, path: str) -> int:
+        return _Handler.hits[path]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_web_server() -> WebServer:
+    server = _QuietServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, name="test-http", daemon=True)
+    thread.start()
+    web = WebServer(server, thread)
+
+    def answers() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", server.server_address[1]), 0.2):
+                return True
+        except OSError:
+            return False
+
+    wait_for(answers, 10, "the test web server")
+    return web
