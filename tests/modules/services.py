@@ -216,3 +216,18 @@ def start_web_server() -> WebServer:
 
     wait_for(answers, 10, "the test web server")
     return web
+
+
+def served(options: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The example's options with the resources it names replaced by the real ones the
+    tests provide: a GeoLite2 database, a nameserver, a web server (for 127.0.0.1:8080)."""
+    options = dict(options)
+    if "geoip_dat_path" in options:
+        options["geoip_dat_path"] = str(geolite2_city())
+    if "nameservers" in options:
+        options["nameservers"] = request.getfixturevalue("dns_server").address
+    url = options.get("url")
+    if isinstance(url, str) and url.startswith("http://127.0.0.1:8080/"):
+        base = request.getfixturevalue("web_server").url
+        options["url"] = base + url.removeprefix("http://127.0.0.1:8080")
+    return options

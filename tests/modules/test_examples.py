@@ -18,7 +18,7 @@ from gp_celery.event import Event, event_type
 from gp_celery.modules.base import Example, Sink
 from gp_celery.modules.registry import all_modules
 from gp_celery.testing import build, run
-from tests.modules.services import geolite2_city
+from tests.modules.services import served
 
 CASES = [
     pytest.param(name, example, id=f"{name}-{index}")
@@ -55,21 +55,6 @@ def written(name: str, example: Example, root: Path, capsys: pytest.CaptureFixtu
     text = capsys.readouterr().out
     text += "".join(path.read_text() for path in sorted(root.rglob("*")) if path.is_file())
     return read_back(options, text)
-
-
-def served(options: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The example's options with the resources it names replaced by the real ones the
-    tests provide: a GeoLite2 database, a nameserver, a web server (for 127.0.0.1:8080)."""
-    options = dict(options)
-    if "geoip_dat_path" in options:
-        options["geoip_dat_path"] = str(geolite2_city())
-    if "nameservers" in options:
-        options["nameservers"] = request.getfixturevalue("dns_server").address
-    url = options.get("url")
-    if isinstance(url, str) and url.startswith("http://127.0.0.1:8080/"):
-        base = request.getfixturevalue("web_server").url
-        options["url"] = base + url.removeprefix("http://127.0.0.1:8080")
-    return options
 
 
 @pytest.mark.parametrize(("name", "example"), CASES)
