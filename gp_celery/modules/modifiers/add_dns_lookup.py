@@ -18,6 +18,11 @@ from gp_celery.modules.types import FieldName
 MAX_NAME_CHARS: Final = 1024
 """Longer values are tagged without a query (a DNS name has at most 253 characters)."""
 
+
+class NoNameserversError(OSError):
+    """Neither the options nor the system name a nameserver."""
+
+
 Outcome = tuple[str | None, str | None]
 """(answer, problem): an answer; or (None, None) for 'no such name/record'; or a problem
 that tags the event (a timeout, no nameserver answered, not a name or address)."""
@@ -140,7 +145,13 @@ class AddDnsLookup(Modifier[AddDnsLookupOptions]):
         self._source = field_path(options.source_field)
         self._target = field_path(options.target_field or options.source_field)
         if options.nameservers is None:
-            resolver = dns.resolver.Resolver()  # /etc/resolv.conf
+            try:
+                resolver = dns.resolver.Resolver()  # /etc/resolv.conf
+            except dns.resolver.NoResolverConfiguration:
+                raise NoNameserversError(
+                    f"{self.label}: the system names no nameserver (/etc/resolv.conf); "
+                    "set 'nameservers'"
+                ) from None
         else:
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers = [
