@@ -167,6 +167,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.send_header("Connection", "close")
         self.end_headers()
+        if self.command == "HEAD":
+            return
         try:
             for _ in range(128):
                 self.wfile.write(b"y" * 65536)

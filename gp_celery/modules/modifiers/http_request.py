@@ -198,7 +198,10 @@ class HttpRequest(Modifier[HttpRequestOptions]):
             if not 200 <= response.status < 300:
                 status = f"{response.status} {response.reason or ''}".rstrip()
                 return None, f"{method} {shown} answered {status}"
-            body, problem = read_capped(response, options.max_body_bytes, deadline)
+            if method == "HEAD":  # no body, whatever Content-Length says
+                body, problem = b"", None
+            else:
+                body, problem = read_capped(response, options.max_body_bytes, deadline)
         except (urllib3.exceptions.HTTPError, OSError) as error:
             return None, f"{method} {shown}: reading the response failed: {describe(error)}"
         finally:
@@ -211,7 +214,7 @@ class HttpRequest(Modifier[HttpRequestOptions]):
         stored = {
             "content": content,
             "status_code": response.status,
-            "url": response.geturl() or url,
+            "url": response.url or url,
             "headers": dict(response.headers),
         }
         return stored, None

@@ -48,6 +48,17 @@ def test_lumbermill_spelling_of_get_metadata_and_method(web_server: WebServer) -
     assert event["gambolputty_http_request"]["content"] == "POST"
 
 
+def test_head_of_a_huge_resource_gets_the_headers_without_a_body(web_server: WebServer) -> None:
+    module = http(
+        f"{web_server.url}/huge", http_method="HEAD", get_metadata=True, max_body_bytes=10
+    )
+    [event] = run(module, [{}])
+    response = event["gambolputty_http_request"]
+    assert (response["content"], response["status_code"]) == ("", 200)
+    assert response["headers"]["Content-Length"] == str(8 << 20)
+    assert reasons(event) == []
+
+
 @pytest.mark.parametrize(("code", "reason"), [(404, "404 Not Found"), (500, "500"), (302, "")])
 def test_status_that_is_not_2xx_is_tagged_and_nothing_stored(
     web_server: WebServer, code: int, reason: str
