@@ -44,7 +44,6 @@ def test_lumbermill_readme_example_is_valid_apart_from_modules_not_built_yet() -
     assert targets(config, "parser.RegexParser") == ["misc.SimpleStats", "output.StdOut"]
     assert config.node("parser.RegexParser").type_name == "RegexParser"
     assert {node.type_name for node in config.planned} == {
-        "AddGeoInfo",
         "Math",
         "UserAgentParser",
         "ElasticSearchSink",

@@ -18,6 +18,7 @@ from gp_celery.event import Event, event_type
 from gp_celery.modules.base import Example, Sink
 from gp_celery.modules.registry import all_modules
 from gp_celery.testing import build, run
+from tests.modules.services import served
 
 CASES = [
     pytest.param(name, example, id=f"{name}-{index}")
@@ -63,12 +64,13 @@ def test_example(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     if issubclass(all_modules()[name], Sink):
         monkeypatch.chdir(tmp_path)  # a relative file_name lands here too
         out = written(name, example, tmp_path, capsys)
     else:
-        out = run(build(name, example.options), example.given)
+        out = run(build(name, served(example.options, request)), example.given)
     assert len(out) == len(example.expect)
     for got, expected in zip(out, example.expect, strict=True):
         assert {key: got.get(key) for key in expected} == expected

@@ -8,7 +8,6 @@ depends on the module (fan-out, drop by rule)."""
 from __future__ import annotations
 
 import copy
-from functools import cache
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from gp_celery.event import Event, metadata
 from gp_celery.modules.base import Example, Modifier, Module, Parser
 from gp_celery.modules.registry import all_modules
 from gp_celery.testing import build
+from tests.modules.services import served
 
 SCALARS = st.one_of(
     st.binary(max_size=300),
@@ -44,10 +44,17 @@ CASES = [
 ]
 
 
-@cache
-def module_for(name: str, index: int) -> tuple[Module[Any], Example]:
-    example = all_modules()[name].examples[index]
-    return build(name, example.options), example
+_built: dict[tuple[str, int], tuple[Module[Any], Example]] = {}
+
+
+def module_for(
+    name: str, index: int, request: pytest.FixtureRequest
+) -> tuple[Module[Any], Example]:
+    """Built once per example, with the real resources its options name (``served``)."""
+    if (name, index) not in _built:
+        example = all_modules()[name].examples[index]
+        _built[name, index] = build(name, served(example.options, request)), example
+    return _built[name, index]
 
 
 def randomised(example: Example, draw: st.DrawFn) -> list[Event]:
@@ -65,12 +72,16 @@ def events_for(draw: st.DrawFn, example: Example) -> list[Event]:
 
 
 @pytest.mark.parametrize(("name", "index"), CASES)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_random_field_values_never_make_process_raise(
-    name: str, index: int, data: st.DataObject
+    name: str, index: int, data: st.DataObject, request: pytest.FixtureRequest
 ) -> None:
-    module, example = module_for(name, index)
+    module, example = module_for(name, index, request)
     events = data.draw(events_for(example))
     out = module.process(copy.deepcopy(events))
     assert isinstance(out, list)
