@@ -44,7 +44,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "ExecPython": ("modifier", "modifier.ExecPython"),
     "Facet": ("modifier", "modifier.Facet"),
     "HttpRequest": ("modifier", "modifier.HttpRequest"),
-    "Math": ("modifier", "modifier.Math"),
     "MergeEvent": ("modifier", "modifier.MergeEvent"),
     "Permutate": ("modifier", "modifier.Permutate"),
     "ElasticSearchSink": ("sink", "output.ElasticSearch"),
