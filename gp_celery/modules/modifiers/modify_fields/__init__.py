@@ -31,14 +31,11 @@ ModifyFieldsOptions.declare_variants(
         structure.MergeOptions,
         structure.JoinOptions,
         convert.CastOptions,
+        convert.CastTypeOptions,
         convert.HashOptions,
         convert.CaseOptions,
     ],
     aliases={"lower": "lowercase", "upper": "uppercase"},  # LumberMill's spellings
-    refused={
-        "cast": "action 'cast' is not implemented (GambolPutty's dropped every event); "
-        "use cast_to_int, cast_to_float, cast_to_str or cast_to_bool",
-    },
 )
 
 
@@ -72,7 +69,8 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
       (``gambolputty``); ``keep`` with a dotted name keeps the whole top-level field.
     - ``regex`` flags ``[pattern, 're.I | re.M']`` are looked up by name, never eval'd.
     - ``hash``: ``murmur`` needs mmh3 installed, else the config is rejected at load.
-    - ``cast`` is rejected: GambolPutty's was broken (it dropped every event).
+    - ``cast`` (``type``: int, integer, float, str, string, bool or boolean) works as the
+      matching cast_to_* action; GambolPutty's was broken (it dropped every event).
 
     LumberMill's ``slice`` (``start``, ``end``), ``strip`` and ``rename_regex`` with
     ``replace`` (its name for ``target_field_pattern``) work as LumberMill documents them.
