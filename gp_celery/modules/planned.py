@@ -45,7 +45,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "Facet": ("modifier", "modifier.Facet"),
     "HttpRequest": ("modifier", "modifier.HttpRequest"),
     "MergeEvent": ("modifier", "modifier.MergeEvent"),
-    "Permutate": ("modifier", "modifier.Permutate"),
     "ElasticSearchSink": ("sink", "output.ElasticSearch"),
     "GraphiteSink": ("sink", "output.Graphite"),
     "LoggerSink": ("sink", "output.Logger"),
