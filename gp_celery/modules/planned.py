@@ -41,7 +41,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "StringEncodingParser": ("parser", "parser.Encoding"),
     "AddGeoInfo": ("modifier", "modifier.AddGeoInfo"),
     "AddDnsLookup": ("modifier", "modifier.AddDnsLookup"),
-    "Facet": ("modifier", "modifier.Facet"),
     "HttpRequest": ("modifier", "modifier.HttpRequest"),
     "MergeEvent": ("modifier", "modifier.MergeEvent"),
     "ElasticSearchSink": ("sink", "output.ElasticSearch"),
