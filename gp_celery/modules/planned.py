@@ -42,7 +42,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "AddGeoInfo": ("modifier", "modifier.AddGeoInfo"),
     "AddDnsLookup": ("modifier", "modifier.AddDnsLookup"),
     "HttpRequest": ("modifier", "modifier.HttpRequest"),
-    "MergeEvent": ("modifier", "modifier.MergeEvent"),
     "ElasticSearchSink": ("sink", "output.ElasticSearch"),
     "GraphiteSink": ("sink", "output.Graphite"),
     "LoggerSink": ("sink", "output.Logger"),
