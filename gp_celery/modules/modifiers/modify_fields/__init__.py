@@ -54,7 +54,8 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
     Differences from GambolPutty, each to fix a trap:
 
     - ``map``: YAML int keys also match the same digits as text and vice versa, so the seed
-      README's ``http_status`` map works on the strings RegexParser captures.
+      README's ``http_status`` map turns RegexParser's '200' (and an int 200) into 'OK';
+      GambolPutty's lookup was type-exact and silently mapped nothing there.
     - ``cast_to_int``/``cast_to_float``: text that is no number (or NaN, infinity, out of
       range) becomes 0 / 0.0 as in GambolPutty, and the event is tagged so the substitute is
       not mistaken for real data. A list, map or None is left as it was and tagged.
