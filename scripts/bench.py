@@ -2,8 +2,9 @@
 
 Embedded mode: p1 in one process against the baseline, under identical conditions (see
 bench_embedded.py). Distributed mode: the same log through a listener and workers, with
-the CPU of every role (see bench_distributed.py). Every run's output is checked to hold
-one JSON line per input line with the baseline's parsed fields, so a fast run that lost or
+the CPU of every role (see bench_distributed.py). p2: the enrichment pipeline in one process
+against its own baseline, measured as p1 is (see bench_p2.py). Every run's output is checked
+to hold one JSON line per input line with the baseline's fields, so a fast run that lost or
 doubled events cannot pass for a fast one.
 """
 
@@ -11,11 +12,16 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from bench_common import ROOT, OutputCheck, check_regex_matches_shared, generate, load_p1, say
 from bench_distributed import run_fleet
-from bench_embedded import report_embedded, run_p1, run_side_by_side, run_startup
-from bench_report import report_distributed
+from bench_embedded import NAMES, report_embedded, run_p1, run_side_by_side, run_startup
+from bench_p2 import preflight, probe, run_p2
+from bench_report import report_distributed, report_p2
+
+P1_MODES = ("embedded", "distributed", "all")
+P2_MODES = ("p2", "all")
 
 
 def main() -> None:
@@ -23,11 +29,50 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print, don't edit BENCHMARKS.md")
-    parser.add_argument("--mode", choices=["embedded", "distributed", "all"], default="embedded")
+    parser.add_argument(
+        "--mode", choices=["embedded", "distributed", "p2", "all"], default="embedded"
+    )
+    parser.add_argument(
+        "--baseline-only",
+        action="store_true",
+        help="p2: run its baseline alone (while gp-celery's modules are not built); writes nothing",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="p2: check both sides and compare their events on the first lines; time nothing",
+    )
     args = parser.parse_args()
+    if (args.baseline_only or args.dry_run) and args.mode != "p2":
+        parser.error("--baseline-only and --dry-run go with --mode p2")
     started = time.monotonic()
-    check_regex_matches_shared()
+    p2_sides = ("baseline",) if args.baseline_only else NAMES
+    if args.mode in P2_MODES:
+        preflight(p2_sides)  # before p1's runs: a p2 that cannot run fails at once
+    if args.mode in P1_MODES:
+        check_regex_matches_shared()
     log = generate(args.lines)
+    sections: dict[str, list[str]] = {}
+    if args.mode in P1_MODES:
+        sections[args.mode] = p1_sections(args, log)
+    if args.mode in P2_MODES:
+        check = probe(log, p2_sides)
+        if args.dry_run:
+            agree = "agree on" if len(p2_sides) > 1 else "wrote one event for each of"
+            say(f"p2 dry run: {' and '.join(p2_sides)} ran and {agree} the probe's lines")
+            return
+        p2 = run_p2(log, args.lines, args.runs, check, p2_sides)
+        sections["p2"] = [report_p2(p2, args.runs, check.summary())]
+    text = "\n".join(section for parts in sections.values() for section in parts)
+    print(text)
+    say(f"benchmark took {time.monotonic() - started:.0f} s")
+    if not (args.no_write or args.baseline_only):
+        for mode, parts in sections.items():
+            write_results("\n".join(parts), mode)
+
+
+def p1_sections(args: argparse.Namespace, log: Path) -> list[str]:
+    """p1's sections: embedded, distributed, or both (BENCHMARKS.md's bench:MODE block)."""
     check = OutputCheck()
     p1 = run_p1(log, args.lines, args.runs, check)
     sections = []
@@ -38,15 +83,13 @@ def main() -> None:
         run_side_by_side(p1, log, args.runs, check)
         fleet = run_fleet(log, args.lines, args.runs, check)
         sections.append(report_distributed(p1, fleet, args.runs, load_p1().settings.chunk_bytes))
-    text = "\n".join(sections)
-    print(text)
-    say(f"benchmark took {time.monotonic() - started:.0f} s")
-    if not args.no_write:
-        write_results(text, args.mode)
+    return sections
 
 
 def write_results(section: str, mode: str) -> None:
-    """Replace this mode's generated section of BENCHMARKS.md, keeping everything else."""
+    """Replace this mode's generated section of BENCHMARKS.md, keeping everything else. p1's
+    sections go in the block of the mode that ran (embedded, distributed or all), p2's always
+    in the bench:p2 block."""
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     begin, end = f"<!-- bench:{mode}:begin -->", f"<!-- bench:{mode}:end -->"

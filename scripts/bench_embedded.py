@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from bench_common import (
     GP,
@@ -35,8 +37,16 @@ from bench_common import (
 NAMES = ("baseline", "embedded")
 
 
+class Check(Protocol):
+    """Checks a run's output: OutputCheck (p1) or bench_p2.P2Check."""
+
+    def verify(self, name: str, path: Path, lines: int) -> None: ...
+
+
 @dataclass
 class P1Results:
+    """One pipeline's runs, side by side (p1's, or p2's: the same measures)."""
+
     lines: int
     runs: dict[str, list[Run]] = field(default_factory=lambda: {name: [] for name in NAMES})
     empty: dict[str, list[Run]] = field(default_factory=lambda: {name: [] for name in NAMES})
@@ -67,7 +77,7 @@ def p1_command(name: str, target: Path) -> list[str]:
     return [GP, "run", "-c", str(P1), "--log-level", "warn"]
 
 
-def run_p1_once(name: str, log: Path | None, check: OutputCheck | None, lines: int) -> Run:
+def run_p1_once(name: str, log: Path | None, check: Check | None, lines: int) -> Run:
     target = OUT / f"p1-{name}.jsonl"
     fresh_output(target)
     run = run_whole(p1_command(name, target), log, bench_env(target))
@@ -76,22 +86,34 @@ def run_p1_once(name: str, log: Path | None, check: OutputCheck | None, lines: i
     return run
 
 
+RunOnce = Callable[[str, Path | None, "Check | None", int], Run]
+"""Runs side ``name`` once on ``log`` (None: empty input), checking its output if asked."""
+
+
 def run_p1(log: Path, lines: int, runs: int, check: OutputCheck) -> P1Results:
+    return run_alternating(run_p1_once, log, lines, runs, check, names=NAMES)
+
+
+def run_alternating(
+    once: RunOnce, log: Path, lines: int, runs: int, check: Check, *, names: tuple[str, ...]
+) -> P1Results:
+    """One warm-up per side, then ``runs`` rounds in alternating order (AB, BA, ...), each
+    followed by the same commands on empty input (their start-up): p1's and p2's method."""
     results = P1Results(lines)
-    for name in NAMES:
-        run = run_p1_once(name, log, check, lines)
+    for name in names:
+        run = once(name, log, check, lines)
         say(f"warm-up   {name:>9}: {lines / run.seconds:>9,.0f} events/s (not counted)")
     for round_ in range(runs):
-        order = NAMES if round_ % 2 == 0 else NAMES[::-1]
+        order = names if round_ % 2 == 0 else names[::-1]
         for name in order:
-            run = run_p1_once(name, log, check, lines)
+            run = once(name, log, check, lines)
             results.runs[name].append(run)
             say(
                 f"run {round_ + 1}/{runs} {name:>9}: {lines / run.seconds:>9,.0f} events/s, "
                 f"CPU {run.cpu:.2f} s, peak RSS {run.peak_rss_mb:.1f} MB"
             )
         for name in order:
-            results.empty[name].append(run_p1_once(name, None, None, 0))
+            results.empty[name].append(once(name, None, None, 0))
     return results
 
 
@@ -131,7 +153,9 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def conditions(runs: int, *, rss: bool = True) -> str:
+def conditions(
+    runs: int, *, rss: bool = True, checked: str = "the same parsed fields as the baseline's"
+) -> str:
     text = (
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}. Baseline and embedded run on the same interpreter "
@@ -139,7 +163,7 @@ def conditions(runs: int, *, rss: bool = True) -> str:
         "same environment, and write to the same directory; dirty pages are written back "
         "(`sync`) before every run; one warm-up each, then "
         f"{plural(runs, 'run')} each in alternating order (AB, BA, ...). Every output was "
-        "checked: one JSON line per input line, the same parsed fields as the baseline's."
+        f"checked: one JSON line per input line, {checked}."
     )
     if rss:
         text += (

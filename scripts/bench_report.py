@@ -1,5 +1,5 @@
-"""The distributed-mode section of BENCHMARKS.md: throughput, CPU per role, targets and
-what they say about scaling, all from one run's measures."""
+"""The distributed-mode and p2 sections of BENCHMARKS.md: throughput, CPU per role, targets
+and what they say about scaling, all from one run's measures; p2 beside its baseline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bench_common import MILLION, median, per_million, verdict
 from bench_distributed import ROLES, FleetRun
-from bench_embedded import P1Results, conditions, plural
+from bench_embedded import NAMES, P1Results, conditions, plural
 
 SETUPS = {
     "a": "(a) listener + worker, 1 pool process",
@@ -249,3 +249,66 @@ def report_distributed(
     if "b" in fleets:
         text += scaling(fleets["b"])
     return "\n".join(text)
+
+
+P2_TARGET = 0.8
+"""gp-celery embedded p2 events/s against the baseline's."""
+SIDES = {"baseline": "bare-Python baseline", "embedded": "gp-celery embedded"}
+
+
+def report_p2(results: P1Results, runs: int, compared: str) -> str:
+    """The p2 section: events/s, CPU, start-up and peak RSS of each side that ran (the
+    baseline alone, with --baseline-only), and the ratio against the 0.8x target."""
+    names = [name for name in NAMES if results.runs[name]]
+    both = len(names) == len(NAMES)
+    lines = results.lines
+
+    def ms(name: str) -> str:
+        return f"{median(run.cpu for run in results.empty[name]) * 1000:.0f} ms"
+
+    def rss(name: str) -> str:
+        return f"{median(run.peak_rss_mb for run in results.runs[name]):.1f} MB"
+
+    def row(label: str, values: dict[str, str], ratio: str = "", target: str = "") -> str:
+        cells = " | ".join(values.values())
+        return f"| {label} | {cells} |" + (f" {ratio} | {target} |" if both else "")
+
+    def per(key: str) -> dict[str, str]:
+        form = ".2f" if key == "cpu" else ",.0f"
+        return {name: format(figure(name, key), form) for name in names}
+
+    def figure(name: str, key: str) -> float:
+        if key == "rate":
+            return results.rate(name)
+        if key == "best":
+            return results.rate(name, best=True)
+        return results.cpu_per_million(name)
+
+    def ratio(key: str) -> str:
+        if not both:
+            return ""
+        return f"{figure('embedded', key) / figure('baseline', key):.2f}x"
+
+    rate_ratio = figure("embedded", "rate") / figure("baseline", "rate") if both else 0.0
+    target = f">= {P2_TARGET}x: {verdict(rate_ratio, P2_TARGET, at_least=True)}" if both else ""
+    header = " | ".join(SIDES[name] for name in names)
+    rows = [
+        f"| measure | {header} |" + (" ratio | target |" if both else ""),
+        "|---|" + "---|" * len(names) + ("---|---|" if both else ""),
+        row(f"p2 events/s ({lines:,} lines), median of {runs}", per("rate"), ratio("rate"), target),
+        row(f"p2 events/s, best of {runs}", per("best"), ratio("best")),
+        row(
+            f"p2 CPU s per {MILLION:,} events (= us/event), start-up excluded",
+            per("cpu"),
+            ratio("cpu"),
+        ),
+        row("p2 start-up CPU (same command, empty input)", {name: ms(name) for name in names}),
+        row("p2 peak RSS", {name: rss(name) for name in names}),
+    ]
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    title = f"### Embedded mode, p2 - {when}" + ("" if both else " (baseline only)")
+    checked = (
+        "the baseline's fields as the section on p2 says (the regex groups, data, @timestamp "
+        f"as an instant; {compared})"
+    )
+    return "\n".join([title, "", conditions(runs, checked=checked), "", *rows, ""])

@@ -16,6 +16,7 @@ import msgpack
 
 from gp_celery.framing.chunk import Chunk
 from gp_celery.framing.spec import REGEX_WINDOW, Framing, Piece
+from gp_celery.framing.syslog import SyslogCutter
 
 MSGPACK_ERRORS: Final = {
     msgpack.StackError: "nested too deeply",
@@ -44,6 +45,8 @@ def cutter(framing: Framing, received_from: str) -> Cutter:
         return MsgpackCutter(framing, received_from)
     if framing.kind == "stream":
         return ReadCutter(received_from)
+    if framing.kind == "syslog":
+        return SyslogCutter(framing, received_from)
     raise ValueError(f"framing {framing.kind!r} has no stream cutter")
 
 

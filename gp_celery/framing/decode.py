@@ -302,6 +302,16 @@ def _msgpack_records(framing: Framing, piece: Piece) -> Records:
     return payloads, tags
 
 
+def _syslog_records(framing: Framing, piece: Piece) -> Records:
+    """RFC 6587 frames, without their length or newline; an overlong one is its head."""
+    if piece.overlong:
+        raw = piece.data[: piece.sizes[0]]
+        return _finish_records(framing, [_decoded(framing, raw, piece.overlong, b"")])
+    return _finish_records(
+        framing, [_decoded(framing, raw, len(raw), b"") for raw in _sized(piece)]
+    )
+
+
 def _event_records(framing: Framing, piece: Piece) -> Records:
     """Generated events (Spam): every record is one msgpack-packed event map or text."""
     payloads: list[Any] = []
@@ -322,4 +332,5 @@ RECORD_DECODERS: Final[dict[str, Callable[[Framing, Piece], Records]]] = {
     "msgpack": _msgpack_records,
     "datagram": _datagram_records,
     "events": _event_records,
+    "syslog": _syslog_records,
 }

@@ -17,8 +17,12 @@ MAX_CHUNK_BYTES = 64 << 20
 class StreamFramingOptions(Options):
     """How a byte stream (a TCP client, stdin, a socket) is cut into events."""
 
-    mode: Literal["line", "stream"] = "line"
-    """'line': one event per line; 'stream': bytes as they come (see decoding)."""
+    mode: Literal["line", "stream", "syslog"] = "line"
+    """'line': one event per line; 'stream': bytes as they come (see decoding); 'syslog':
+    RFC 6587 syslog over TCP, one event per frame, each frame either octet-counted
+    ('MSG-LEN SP MSG', when it starts with a digit) or ended by a newline. A frame that
+    starts with a digit but has no valid length is read up to the next newline and tagged
+    (the connection stays open); a length above max_line_bytes is cut like a long line."""
     simple_separator: str = Field("\n", min_length=1)
     """Line separator in line mode."""
     regex_separator: str | None = None
@@ -50,6 +54,8 @@ class StreamFramingOptions(Options):
         kind: FramingKind = "line"
         if self.mode == "stream":
             kind = "msgpack" if self.decoding == "msgpack" else "stream"
+        elif self.mode == "syslog":
+            kind = "syslog"
         return Framing(
             kind=kind,
             separator=self.simple_separator,

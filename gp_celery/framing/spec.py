@@ -14,11 +14,12 @@ from typing import Any, Final, Literal, NamedTuple
 
 from gp_celery.framing.text import DEFAULT_MAX_LINE_BYTES
 
-FramingKind = Literal["line", "multiline", "stream", "msgpack", "datagram", "events"]
+FramingKind = Literal["line", "multiline", "stream", "msgpack", "datagram", "events", "syslog"]
 """line: records end at a separator (or regex). multiline: blocks of lines ended by a signal
 line (or the end of the stream). stream: every read is a record. msgpack: every complete
 msgpack object is a record. datagram: every datagram is a record. events: every record is
-an msgpack-packed event (generated input)."""
+an msgpack-packed event (generated input). syslog: RFC 6587, each frame octet-counted
+(``MSG-LEN SP MSG``) or ended by a newline (see ``syslog.py``)."""
 
 REGEX_WINDOW: Final = 1024
 """Bytes of what is already buffered that are searched again for a regex separator that
@@ -59,9 +60,12 @@ class Framing:
     @property
     def what(self) -> str:
         """How an overlong record's tag names it."""
-        return {"multiline": "block", "datagram": "datagram", "msgpack": "object"}.get(
-            self.kind, "line"
-        )
+        return {
+            "multiline": "block",
+            "datagram": "datagram",
+            "msgpack": "object",
+            "syslog": "syslog frame",
+        }.get(self.kind, "line")
 
     @property
     def makes_maps(self) -> bool:

@@ -27,18 +27,7 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "SQS": ("input", "input.SQS"),
     "File": ("input", "input.File"),
     "Beats": ("input", "input.Beats"),
-    "SyslogPrivalParser": ("parser", "parser.SyslogPrival"),
-    "UrlParser": ("parser", "parser.Url"),
-    "UserAgentParser": ("parser", "parser.UserAgent"),
-    "CsvParser": ("parser", "parser.Csv"),
-    "InflateParser": ("parser", "parser.Inflate"),
-    "XPathParser": ("parser", "parser.XPath"),
-    "CollectdParser": ("parser", "parser.Collectd"),
     "NetFlowParser": ("parser", "parser.NetFlow"),
-    "DateTimeParser": ("parser", "parser.DateTime"),
-    "DomainNameParser": ("parser", "parser.DomainName"),
-    "Base64Parser": ("parser", "parser.Base64"),
-    "StringEncodingParser": ("parser", "parser.Encoding"),
     "AddGeoInfo": ("modifier", "modifier.AddGeoInfo"),
     "AddDnsLookup": ("modifier", "modifier.AddDnsLookup"),
     "HttpRequest": ("modifier", "modifier.HttpRequest"),
@@ -73,10 +62,8 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
 }
 
 OLD_NAMES: Final[dict[str, str]] = {
-    "CSVParser": "CsvParser",  # the README's spelling of the class CsvParser
     "ZeroMQ": "Zmq",  # LumberMill's class name for the Zmq input
     "BeatsServer": "Beats",  # LumberMill 2018-2020
-    "parser.StringEncoding": "StringEncodingParser",  # LumberMill 2020-2022
 }
 """Other names the original used for a planned module -> its YAML name."""
 

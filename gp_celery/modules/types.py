@@ -11,10 +11,12 @@ import difflib
 import re
 import typing
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -84,6 +86,16 @@ def compile_flagged_regex(value: Any) -> re.Pattern[str]:
         pattern, flags = [*value, None][:2]
         return compile_regex(pattern, parse_flags(flags))
     return compile_regex(value)
+
+
+def check_time_format(text: str) -> str:
+    """Reject what strptime calls a bad directive ('%Q', a trailing '%') at load."""
+    try:
+        datetime.strptime("", text)  # only the format is checked here
+    except ValueError as error:
+        if "directive" in str(error) or "stray" in str(error):
+            raise ValueError(f"bad time format {text!r}: {error}") from None
+    return text
 
 
 def _check_field_name(value: Any) -> str:
@@ -165,6 +177,9 @@ FlaggedRegex = Annotated[
     re.Pattern[str], PlainValidator(compile_flagged_regex), WithJsonSchema({"type": "string"})
 ]
 """A regex as a pattern or as [pattern, flags], flags such as 're.I | re.M' or 'M|S'."""
+
+TimeFormat = Annotated[str, AfterValidator(check_time_format)]
+"""A strptime/strftime format such as '%d/%b/%Y:%H:%M:%S %z', checked at load."""
 
 FieldName = Annotated[str, BeforeValidator(_check_field_name)]
 """A dotted field path such as 'data' or 'params.spanish.0'."""

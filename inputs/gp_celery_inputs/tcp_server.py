@@ -10,7 +10,7 @@ from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from gp_celery.framing import Cutter, Framing
+from gp_celery.framing import Cutter, Framing, Piece
 from gp_celery.framing.options import StreamFramingOptions
 from gp_celery.framing.text import DEFAULT_MAX_LINE_BYTES
 from gp_celery.modules.base import Emit, Example, Input
@@ -112,6 +112,14 @@ class TcpServer(Input[TcpServerOptions]):
     (GambolPutty stripped it, corrupting binary payloads); ``data`` is the bytes decoded with
     ``errors="surrogateescape"``.
 
+    Syslog mode (``mode: syslog``, RFC 6587, for ``logger -T``, rsyslog and syslog-ng
+    senders): each frame is octet-counted ("MSG-LEN SP MSG", so a message may hold
+    newlines) when it starts with a digit, and ends at a newline otherwise; senders may mix
+    both. A length above the line limit keeps the limit's worth and skips the rest by count
+    (tagged); a frame that starts with a digit but has no valid length is read up to the
+    next newline and tagged (with a rate-limited warning), and the connection stays open.
+    Feed it to a SyslogParser.
+
     TLS: ``tls`` with ``key`` and ``cert``; ``cacert`` makes client certificates mandatory
     (signed by that CA); ``tls_proto`` is the oldest version accepted (LumberMill pinned
     exactly one version). While the pipeline is behind, clients are not read, so TCP flow
@@ -126,6 +134,15 @@ class TcpServer(Input[TcpServerOptions]):
             given=[{"data": "<13>Dec  1 10:00:00 host app: hello\n"}],
             expect=[{"data": "<13>Dec  1 10:00:00 host app: hello"}],
             note="Bytes a client sends: every line is an event, without its newline.",
+        ),
+        Example(
+            options={"port": 6514, "mode": "syslog"},
+            given=[{"data": "23 <13>1 - - - - - - hello<14>Dec  1 10:00:00 host app: hi\n"}],
+            expect=[
+                {"data": "<13>1 - - - - - - hello"},
+                {"data": "<14>Dec  1 10:00:00 host app: hi"},
+            ],
+            note="Syslog framing: an octet-counted frame, then one ended by a newline.",
         ),
     ]
 
@@ -211,7 +228,7 @@ class TcpServer(Input[TcpServerOptions]):
         cutter = self.cutter(received_from)
         self.log.debug("%s: client %s connected.", self.label, received_from)
         try:
-            await self._pump(reader, cutter, emit)
+            await self._pump(reader, cutter, emit, received_from)
         except TimeoutError:
             self.log.debug(
                 "%s: client %s idle for %ss; closing it.",
@@ -224,12 +241,15 @@ class TcpServer(Input[TcpServerOptions]):
         finally:
             try:
                 if pieces := cutter.close():
+                    self._warn_of_bad_frames(pieces, received_from)
                     await emit(pieces)
             finally:
                 writer.close()
                 self.log.debug("%s: client %s disconnected.", self.label, received_from)
 
-    async def _pump(self, reader: asyncio.StreamReader, cutter: Cutter, emit: Emit) -> None:
+    async def _pump(
+        self, reader: asyncio.StreamReader, cutter: Cutter, emit: Emit, received_from: str
+    ) -> None:
         size, timeout = self._read_bytes, self.options.timeout
         while True:
             if timeout is None:
@@ -240,4 +260,17 @@ class TcpServer(Input[TcpServerOptions]):
             if not chunk:
                 return
             if pieces := cutter.feed(chunk):
+                self._warn_of_bad_frames(pieces, received_from)
                 await emit(pieces)
+
+    def _warn_of_bad_frames(self, pieces: list[Piece], received_from: str) -> None:
+        """Syslog mode: say (rate-limited) that a client sends frames that cannot be counted;
+        their events are tagged with the same reason."""
+        if self.framing.kind != "syslog":
+            return
+        for piece in pieces:
+            if piece.note:
+                self.warn_limited(
+                    "syslog_frames", "client %s: a syslog frame %s.", received_from, piece.note
+                )
+                return

@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, field_validator, model_validator
 from gp_celery.event import MISSING, Batch, Event, field_path
 from gp_celery.modules.base import Example, Modifier, Options
 from gp_celery.modules.registry import register
-from gp_celery.modules.types import FieldName, FieldNames
+from gp_celery.modules.types import FieldName, FieldNames, check_time_format
 
 PARSE_CACHE_SIZE: Final = 4096
 """Distinct time strings remembered; a log repeats each one for a whole second."""
@@ -20,16 +20,6 @@ PARSE_CACHE_MAX_CHARS: Final = 256
 
 def _as_tuple(value: Any) -> Any:
     return (value,) if isinstance(value, str) else value
-
-
-def check_time_format(text: str) -> str:
-    """Reject what strptime calls a bad directive ('%Q', a trailing '%') at load."""
-    try:
-        datetime.strptime("", text)  # only the format is checked here
-    except ValueError as error:
-        if "directive" in str(error) or "stray" in str(error):
-            raise ValueError(f"bad time format {text!r}: {error}") from None
-    return text
 
 
 TimeFormats = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]

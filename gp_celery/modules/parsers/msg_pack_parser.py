@@ -19,6 +19,7 @@ from gp_celery.event import (
 )
 from gp_celery.event import metadata as meta_of
 from gp_celery.modules.base import Example
+from gp_celery.modules.parsers.binary import as_bytes
 from gp_celery.modules.parsers.codec import CodecOptions, CodecParser, describe
 from gp_celery.modules.registry import register
 
@@ -29,18 +30,6 @@ _REASONS: Final = {
     msgpack.ExtraData: "extra bytes after the document",
     msgpack.BufferFull: "stream buffer full",
 }
-
-
-def as_bytes(value: Any) -> bytes:
-    """The bytes behind a value: bytes as they are, str encoded back with surrogateescape."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, str):
-        try:
-            return value.encode("utf-8", errors="surrogateescape")
-        except UnicodeEncodeError as error:
-            raise ValueError(f"is text with {error.reason}, not undecoded bytes") from None
-    raise ValueError(f"is {type(value).__name__}, not msgpack bytes")
 
 
 def reason_of(error: Exception) -> str:
@@ -114,7 +103,7 @@ class MsgPackParser(CodecParser[MsgPackParserOptions]):
         self._streams: OrderedDict[tuple[str, ...], Any] = OrderedDict()
 
     def decode(self, value: Any) -> Any:
-        data = as_bytes(value)
+        data = as_bytes(value, "msgpack bytes")
         try:
             return msgpack.unpackb(data, raw=False)
         except (ValueError, msgpack.UnpackException) as error:
@@ -132,7 +121,7 @@ class MsgPackParser(CodecParser[MsgPackParserOptions]):
             self.stats.incr("missing_source")
             return [event]
         try:
-            chunk = as_bytes(value)
+            chunk = as_bytes(value, "msgpack bytes")
         except ValueError as error:
             self.fail(event, f"'{path.dotted}' {error}")
             return [event]
