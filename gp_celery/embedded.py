@@ -70,7 +70,7 @@ class EmbeddedRunner:
         try:
             await runner.run()
         finally:
-            self.pipeline.tick(time.monotonic())
+            self.pipeline.tick(time.monotonic(), final=True)
             self.pipeline.close()
             self.log_counters()
 

@@ -148,6 +148,11 @@ class Module(Generic[OptionsT]):
         """Periodic work (about once a second); may return new events to send on."""
         return []
 
+    def flush(self) -> Batch:
+        """Everything the module still holds (buffered events, a partial summary), handed
+        on once when the run ends: after the last tick, before close()."""
+        return []
+
     def reopen(self) -> None:
         """Reopen files this module holds (SIGHUP, after logrotate moved them)."""
 

@@ -161,8 +161,11 @@ class Pipeline:
         self._last_tick = now
         return self.tick(now, stage)
 
-    def tick(self, now: float, stage: str | None = None) -> Crossing:
-        """Give every module its periodic turn; events a tick makes go to its receivers."""
+    def tick(self, now: float, stage: str | None = None, *, final: bool = False) -> Crossing:
+        """Give every module its periodic turn; events a tick makes go to its receivers.
+
+        ``final`` (the run ends): each module also flushes what it holds, in topological
+        order, so what one flushes reaches the next before that one flushes."""
         crossing: Crossing = {}
         for node in self.order:
             node.report_filter_errors()
@@ -170,6 +173,8 @@ class Pipeline:
                 continue
             try:
                 made = node.module.tick(now)
+                if final:
+                    made = [*made, *node.module.flush()]
             except Exception:  # noqa: BLE001 - a timer bug must not stop the pipeline
                 node.log_traceback(f"{node.label}: tick() raised")
                 continue

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from kombu.exceptions import KombuError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -223,5 +224,16 @@ class WorkerRuntime:
     def close(self) -> None:
         self._stopping.set()
         with self.lock:
-            self.pipeline.tick(time.monotonic())
+            crossing = self.pipeline.tick(time.monotonic(), final=True)
+            if crossing:  # what modules held (MergeEvent's buffers) goes on to its stage
+                try:
+                    self.hand_on(crossing)
+                except (RedisError, OSError, KombuError) as error:
+                    held = sum(len(batch) for batch in crossing.values())
+                    log.warning(
+                        "gp-celery worker: could not hand on %d events modules held at "
+                        "shutdown (%s); they are lost.",
+                        held,
+                        error,
+                    )
             self.pipeline.close()

@@ -439,3 +439,67 @@ def test_lumbermill_upper_and_lower_with_target_fields() -> None:
     }
     lower = apply(options, event)
     assert (lower["First name lower"], lower["Last name lower"]) == ("johann", "gambolputty")
+
+
+@pytest.mark.parametrize(
+    ("type_name", "value", "expected"),
+    [
+        ("int", "3395", 3395),
+        ("integer", "12.7", 12),
+        ("float", "0.5", 0.5),
+        ("str", 42, "42"),
+        ("string", 1.5, "1.5"),
+        ("bool", "false", False),
+        ("boolean", "yes", True),
+    ],
+)
+def test_cast_with_a_type_works_as_the_matching_cast_to_action(
+    type_name: str, value: Any, expected: Any
+) -> None:
+    out = apply({"action": "cast", "type": type_name, "source_fields": ["a", "gone"]}, {"a": value})
+    assert out["a"] == expected
+    assert type(out["a"]) is type(expected)
+    assert errors_of(out) == []
+
+
+def test_cast_of_text_that_is_no_number_writes_zero_and_tags_like_cast_to_int() -> None:
+    out = apply({"action": "cast", "type": "int", "source_fields": ["a"]}, {"a": "-"})
+    assert out["a"] == 0
+    assert errors_of(out)[0]["reason"] == "cast: cannot convert 'a' (str of length 1); wrote 0"
+
+
+def test_seed_status_map_maps_regex_text_and_integers_alike() -> None:
+    """The seed README's map has YAML int keys; RegexParser captures text. GambolPutty's
+    type-exact lookup silently mapped nothing; here '200' and 200 both become 'OK'."""
+    seed_map = {100: "Continue", 200: "OK", 301: "Moved Permanently", 404: "Not Found"}
+    module = build(
+        "ModifyFields", {"action": "map", "source_field": "http_status", "map": seed_map}
+    )
+    out = run(module, [{"http_status": "200"}, {"http_status": 200}, {"http_status": "404"}])
+    assert [event["http_status_mapped"] for event in out] == ["OK", "OK", "Not Found"]
+    assert [event["http_status"] for event in out] == ["200", 200, "404"]
+
+
+def test_seed_status_map_leaves_an_unknown_code_unmapped_and_untagged() -> None:
+    module = build(
+        "ModifyFields", {"action": "map", "source_field": "http_status", "map": {200: "OK"}}
+    )
+    [out] = run(module, [{"http_status": "418"}])
+    assert "http_status_mapped" not in out
+    assert errors_of(out) == []
+
+
+def test_seed_merge_gives_kibana_bettermap_its_lon_lat_list_of_floats() -> None:
+    options = {
+        "action": "merge",
+        "source_fields": ["longitude", "latitude"],
+        "target_field": "geoip",
+        "filter": "if $(latitude)",
+    }
+    out = run(
+        build("ModifyFields", options),
+        [{"longitude": 9.7167, "latitude": 52.3667}, {"longitude": 9.7167}],
+    )
+    assert out[0]["geoip"] == [9.7167, 52.3667]
+    assert all(isinstance(value, float) for value in out[0]["geoip"])
+    assert "geoip" not in out[1]  # no latitude: the filter lets it bypass the merge

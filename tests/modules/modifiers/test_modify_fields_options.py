@@ -39,6 +39,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "cast_to_float": {"source_fields": ["a"]},
     "cast_to_str": {"source_fields": ["a"]},
     "cast_to_bool": {"source_fields": ["a"]},
+    "cast": {"source_fields": ["a"], "type": "int"},
     "hash": {"source_fields": ["a"]},
     "anonymize": {"source_fields": ["a"]},
     "lowercase": {"source_fields": ["a"]},
@@ -96,9 +97,11 @@ def test_unknown_action_lists_the_valid_ones() -> None:
         build("ModifyFields", {"action": "explode"})
 
 
-def test_cast_is_rejected_with_the_alternatives() -> None:
-    with pytest.raises(BuildError, match=r"'cast' is not implemented.*cast_to_int"):
+def test_cast_needs_a_known_type() -> None:
+    with pytest.raises(BuildError, match="type: action 'cast' needs 'type'"):
         build("ModifyFields", {"action": "cast", "source_fields": ["a"]})
+    with pytest.raises(BuildError, match="type: Input should be 'int'"):
+        build("ModifyFields", {"action": "cast", "source_fields": ["a"], "type": "long"})
 
 
 def test_missing_action_is_an_error() -> None:

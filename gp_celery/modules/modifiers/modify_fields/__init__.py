@@ -31,14 +31,11 @@ ModifyFieldsOptions.declare_variants(
         structure.MergeOptions,
         structure.JoinOptions,
         convert.CastOptions,
+        convert.CastTypeOptions,
         convert.HashOptions,
         convert.CaseOptions,
     ],
     aliases={"lower": "lowercase", "upper": "uppercase"},  # LumberMill's spellings
-    refused={
-        "cast": "action 'cast' is not implemented (GambolPutty's dropped every event); "
-        "use cast_to_int, cast_to_float, cast_to_str or cast_to_bool",
-    },
 )
 
 
@@ -57,7 +54,8 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
     Differences from GambolPutty, each to fix a trap:
 
     - ``map``: YAML int keys also match the same digits as text and vice versa, so the seed
-      README's ``http_status`` map works on the strings RegexParser captures.
+      README's ``http_status`` map turns RegexParser's '200' (and an int 200) into 'OK';
+      GambolPutty's lookup was type-exact and silently mapped nothing there.
     - ``cast_to_int``/``cast_to_float``: text that is no number (or NaN, infinity, out of
       range) becomes 0 / 0.0 as in GambolPutty, and the event is tagged so the substitute is
       not mistaken for real data. A list, map or None is left as it was and tagged.
@@ -72,7 +70,8 @@ class ModifyFields(Modifier[ModifyFieldsOptions]):
       (``gambolputty``); ``keep`` with a dotted name keeps the whole top-level field.
     - ``regex`` flags ``[pattern, 're.I | re.M']`` are looked up by name, never eval'd.
     - ``hash``: ``murmur`` needs mmh3 installed, else the config is rejected at load.
-    - ``cast`` is rejected: GambolPutty's was broken (it dropped every event).
+    - ``cast`` (``type``: int, integer, float, str, string, bool or boolean) works as the
+      matching cast_to_* action; GambolPutty's was broken (it dropped every event).
 
     LumberMill's ``slice`` (``start``, ``end``), ``strip`` and ``rename_regex`` with
     ``replace`` (its name for ``target_field_pattern``) work as LumberMill documents them.

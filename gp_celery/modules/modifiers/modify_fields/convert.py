@@ -143,6 +143,30 @@ class CastOptions(_PerFieldOptions):
         )
 
 
+CAST_TYPES: Final[dict[str, str]] = {
+    "int": "cast_to_int",
+    "integer": "cast_to_int",
+    "float": "cast_to_float",
+    "str": "cast_to_str",
+    "string": "cast_to_str",
+    "bool": "cast_to_bool",
+    "boolean": "cast_to_bool",
+}
+"""The type names GambolPutty's ``cast`` took -> the cast_to_* action it meant."""
+
+
+class CastTypeOptions(_PerFieldOptions):
+    """Convert to the named type: cast_to_int, ... chosen by 'type' (GambolPutty's cast)."""
+
+    action: Literal["cast"]
+    type: Literal["int", "integer", "float", "str", "string", "bool", "boolean"]
+    """The type to convert to; each works as the cast_to_<type> action."""
+
+    def build(self, reporter: Reporter) -> Action:
+        action = CAST_TYPES[self.type]
+        return self._per_field(reporter, CASTS[action], unparsable=UNPARSABLE.get(action, MISSING))
+
+
 def _text_only(method: Callable[[str], str]) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         if not isinstance(value, str):
