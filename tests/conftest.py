@@ -16,8 +16,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.modules.services import DnsServer, WebServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -217,3 +221,31 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     yield start
     for worker in workers:
         worker.stop()
+
+
+# Servers that module tests (and the examples of the modules that need one, in one process
+# or in a fleet) share. tests.modules.services imports this file: imported when used.
+@pytest.fixture(scope="session")
+def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    from tests.modules.services import start_dnsmasq
+
+    server = start_dnsmasq(tmp_path_factory.mktemp("dnsmasq"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def silent_nameserver() -> Iterator[str]:
+    """A loopback UDP port that takes queries and never answers: 'ip:port'."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sink.getsockname()[1]}"
+
+
+@pytest.fixture(scope="session")
+def web_server() -> Iterator[WebServer]:
+    from tests.modules.services import start_web_server
+
+    server = start_web_server()
+    yield server
+    server.stop()

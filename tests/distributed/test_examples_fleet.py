@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import yaml
 
 from gp_celery.app import app, use_settings
@@ -22,6 +23,7 @@ from gp_celery.modules.registry import all_modules
 from gp_celery.modules.sinks.encoding import json_line
 from tests.conftest import RedisServer, StartWorker, wait_for
 from tests.distributed.conftest import sink_events, write_config
+from tests.modules.services import served
 
 QUEUE = "examples"
 
@@ -38,12 +40,18 @@ CASES: list[tuple[str, str, Example]] = [
 ]
 
 
-def fleet_config(tmp_path: Path) -> str:
+def fleet_config(tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """An input the worker never hears from, then per example its module (an entry of the
-    'examples' stage) sending to its own FileSink."""
+    'examples' stage, with the real resources it names: ``served``) sending to its own
+    FileSink."""
     nodes = ["- TcpServer:\n   interface: 127.0.0.1\n   port: 0\n   receivers: []\n"]
     for case, name, example in CASES:
-        options = {**example.options, "id": case, "queue": QUEUE, "receivers": [f"{case}_out"]}
+        options = {
+            **served(example.options, request),
+            "id": case,
+            "queue": QUEUE,
+            "receivers": [f"{case}_out"],
+        }
         nodes.append(f"- {name}: {yaml.safe_dump(options, default_flow_style=True, width=2**30)}")
         out = tmp_path / f"{case}.jsonl"
         nodes.append(f"- FileSink: {{id: {case}_out, file_name: '{out}', json_lines: true}}\n")
@@ -56,10 +64,13 @@ def as_written(value: Any) -> Any:
 
 
 def test_every_parser_and_modifier_example_gives_the_same_events_in_a_fleet(
-    tmp_path: Path, redis_server: RedisServer, start_worker: StartWorker
+    tmp_path: Path,
+    redis_server: RedisServer,
+    start_worker: StartWorker,
+    request: pytest.FixtureRequest,
 ) -> None:
     assert len(CASES) >= 10
-    config_path = write_config(tmp_path, fleet_config(tmp_path))
+    config_path = write_config(tmp_path, fleet_config(tmp_path, request))
     config = load_config(config_path)
     use_settings(app, BrokerSettings(broker_url=redis_server.url, store_url=redis_server.url))
     outbox = Outbox(app, ChunkStore(redis_server.client(), ttl_secs=3600))

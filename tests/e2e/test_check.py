@@ -10,11 +10,14 @@ def test_strict_check_that_fails_says_failed_and_why_not_ok() -> None:
     assert result.returncode == 1
     lines = result.stdout.decode().splitlines()
     assert lines[0] == (
-        "conf/example-full.yml: FAILED (--strict): 3 of 15 modules are not built yet"
+        "conf/example-full.yml: FAILED (--strict): 1 of 15 modules are not built yet"
     )
     assert "OK" not in result.stdout.decode()
-    assert "  Math (modifier, not built yet) [queue gp-celery] -> ModifyFields" in lines
-    assert any(line.startswith("conf/example-full.yml:66: Math: not built yet") for line in lines)
+    assert "  ElasticSearchSink (sink, not built yet) [queue gp-celery]" in lines
+    assert any(
+        line.startswith("conf/example-full.yml:98: ElasticSearchSink: not built yet")
+        for line in lines
+    )
 
 
 def test_strict_check_of_a_config_of_built_modules_is_ok() -> None:
