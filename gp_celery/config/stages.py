@@ -107,24 +107,54 @@ def differences(mine: Fingerprints, theirs: Fingerprints, node_ids: list[str]) -
 
 def split_state_problems(config: PipelineConfig) -> list[Problem]:
     """Nodes whose module keeps state that one process must see, placed where a fleet
-    would spread their events over several processes."""
+    would spread their events over several processes, or hand them over out of order."""
     problems = []
     for node in config.nodes:
         module = node.module
         if module is None or node.options is None or module.state != "single":
             continue
-        if node.queue:
-            continue
-        problems.append(
-            Problem(
-                config.file,
-                node.line,
-                node.label,
-                "queue",
-                "keeps state that must see every event in one process, and a fleet would "
-                "spread its events over many: give it a queue of its own (queue: NAME) and "
-                "serve that queue with one worker process (celery -A gp_celery worker "
-                "-Q NAME --concurrency 1); `gp-celery run` does that by itself",
-            )
-        )
+        if not node.queue:
+            problems.append(_problem(config, node, SPREAD))
+        elif spread := _spread_senders(config, node):
+            problems.append(_problem(config, node, out_of_order(node.queue, spread)))
     return problems
+
+
+SPREAD: Final = (
+    "keeps state that must see every event in one process, and a fleet would "
+    "spread its events over many: give it a queue of its own (queue: NAME) and "
+    "serve that queue with one worker process (celery -A gp_celery worker "
+    "-Q NAME --concurrency 1); `gp-celery run` does that by itself"
+)
+
+
+def out_of_order(queue: str, spread: list[str]) -> str:
+    return (
+        f"keeps state that must see its stream in order, and {', '.join(spread)} before it "
+        "run in stages that many processes serve, so its events could arrive out of order "
+        f"(a multi-line event cut apart): give its input(s) and every node before it "
+        f"queue: {queue} too, so the one process of that queue also cuts the stream"
+    )
+
+
+def _spread_senders(config: PipelineConfig, node: NodeSpec) -> list[str]:
+    """The nodes sending (directly or not) to ``node`` that run in another stage: those
+    stages' processes hand events on in whatever order they finish."""
+    senders: dict[str, list[str]] = {}
+    for sender in config.nodes:
+        for receiver in sender.receivers or []:
+            senders.setdefault(receiver.target, []).append(sender.id)
+    found, waiting, seen = set(), [node.id], {node.id}
+    while waiting:
+        for sender_id in senders.get(waiting.pop(), []):
+            if sender_id in seen:
+                continue
+            seen.add(sender_id)
+            waiting.append(sender_id)
+            if config.stages.get(sender_id, ()) != (node.queue,):
+                found.add(config.node(sender_id).label)
+    return sorted(found)
+
+
+def _problem(config: PipelineConfig, node: NodeSpec, message: str) -> Problem:
+    return Problem(config.file, node.line, node.label, "queue", message)

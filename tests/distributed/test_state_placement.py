@@ -15,14 +15,18 @@ from tests.distributed.conftest import GP, line, sink_events, write_config
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def config(tmp_path: Path, queue: str = "", workers: int = 1) -> Path:
+def config(tmp_path: Path, queue: str = "", workers: int = 1, input_queue: str = "") -> Path:
+    """StdIn -> CountInOrder -> FileSink; the input shares CountInOrder's queue unless
+    ``input_queue`` says otherwise."""
     own_queue = f"\n   queue: {queue}" if queue else ""
+    input_queue = input_queue or queue
+    stdin = f"StdIn:\n   queue: {input_queue}" if input_queue else "StdIn"
     return write_config(
         tmp_path,
         f"""- Global:
    workers: {workers}
    plugins: [tests.plugins.single]
-- StdIn
+- {stdin}
 - CountInOrder:{own_queue or " {}"}
 - FileSink:
    file_name: {tmp_path / "out.jsonl"}
@@ -62,6 +66,19 @@ def test_check_passes_it_in_one_process_and_flags_it_for_a_fleet(tmp_path: Path)
     assert gp("check", "-c", str(path)).returncode == 0
     assert gp("check", "--fleet", "-c", str(path)).returncode == 1
     assert gp("check", "--fleet", "-c", str(config(tmp_path, queue="ordered"))).returncode == 0
+
+
+def test_check_refuses_it_when_a_parallel_stage_before_it_could_reorder_its_stream(
+    tmp_path: Path,
+) -> None:
+    path = config(tmp_path, queue="ordered", input_queue="gp-celery", workers=2)
+    result = gp("check", "-c", str(path))
+    assert result.returncode == 1
+    assert f"{path}:6: CountInOrder: queue: keeps state that must see its stream in order" in (
+        result.stdout
+    )
+    assert "StdIn before it run in stages that many processes serve" in result.stdout
+    assert "give its input(s) and every node before it queue: ordered too" in result.stdout
 
 
 def test_listen_refuses_it_without_a_queue_of_its_own(tmp_path: Path) -> None:
