@@ -70,6 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     configure_logging(config, args.log_level)
+    for warning in config.warnings:
+        log.warning("%s", warning)
     from gp_celery.pipeline import PlannedModuleError
     from gp_celery.pipeline.graph import refuse_planned
     from gp_celery_inputs.listener.runner import InputFailedError
