@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from gp_celery.modules.parsers.regex_parser.safety import Node, parse_tree
+from gp_celery.modules.parsers.regex_parser.tree import Node, parse_tree, unbounded
 
 RE2_MAX_REPEAT: Final = 1000
 """RE2 refuses larger repeat counts."""
@@ -112,10 +112,10 @@ class _Writer:
         raise NotForRe2(_UNSUPPORTED.get(kind, kind.lower().replace("_", " ")))
 
     def repeat(self, kind: str, low: int, high: int, body: Any) -> str:
-        unbounded = high == getattr(re, "_constants").MAXREPEAT  # noqa: B009 private module
-        if low > RE2_MAX_REPEAT or (not unbounded and high > RE2_MAX_REPEAT):
+        endless = unbounded(high)
+        if low > RE2_MAX_REPEAT or (not endless and high > RE2_MAX_REPEAT):
             raise NotForRe2(f"a repeat count over {RE2_MAX_REPEAT}")
-        quantifier = f"{{{low},}}" if unbounded else f"{{{low},{high}}}"
+        quantifier = f"{{{low},}}" if endless else f"{{{low},{high}}}"
         lazy = "?" if kind == "MIN_REPEAT" else ""
         return f"(?:{self.sequence(body)}){quantifier}{lazy}"
 

@@ -32,8 +32,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
-_parser: Any = getattr(re, "_parser", None)
-_constants: Any = getattr(re, "_constants", None)
+from gp_celery.modules.parsers.regex_parser.tree import (
+    Node,
+    available,
+    op_name,
+    opcode,
+    parse_tree,
+    render,
+)
 
 SAMPLE: Final = frozenset(
     [chr(code) for code in range(128)] + list("é\u00dfЖ中٣\u00a0\u2003\u2028\U0001f600")
@@ -43,18 +49,6 @@ SAMPLE: Final = frozenset(
 UNBOUNDED_FROM: Final = 10
 """A repeat that may run this many times or more counts as unbounded: ``(a+){1,50}``
 backtracks like ``(a+)+`` on the lines that matter."""
-
-_CATEGORY_TESTS: Final = {
-    "CATEGORY_DIGIT": r"\d",
-    "CATEGORY_NOT_DIGIT": r"\D",
-    "CATEGORY_SPACE": r"\s",
-    "CATEGORY_NOT_SPACE": r"\S",
-    "CATEGORY_WORD": r"\w",
-    "CATEGORY_NOT_WORD": r"\W",
-}
-
-Node = tuple[Any, Any]
-"""One item of the parse tree: (opcode, argument)."""
 
 
 @dataclass(frozen=True)
@@ -70,20 +64,10 @@ class Risk:
         return f"{self.kind} in '{self.where}'"
 
 
-def _name(op: Any) -> str:
-    return str(getattr(op, "name", op))
-
-
-def parse_tree(pattern: str, flags: int) -> tuple[list[Node], int]:
-    """The parse tree and the effective flags (inline ``(?i)`` included)."""
-    parsed = _parser.parse(pattern, flags)
-    return list(parsed), int(parsed.state.flags)
-
-
 def find_risks(pattern: str, flags: int = 0) -> list[Risk]:
     """Every catastrophic-backtracking shape in a pattern that compiles with ``re``; none
     when this Python's ``re`` has no parse tree to read."""
-    if _parser is None:
+    if not available():
         return []
     items, all_flags = parse_tree(pattern, flags)
     risks: list[Risk] = []
@@ -97,7 +81,7 @@ class _Walker:
 
     def walk(self, items: Iterable[Node]) -> None:
         for op, arg in items:
-            kind = _name(op)
+            kind = op_name(op)
             if kind in ("MAX_REPEAT", "MIN_REPEAT"):
                 _low, high, body = arg
                 if high >= UNBOUNDED_FROM:
@@ -122,20 +106,20 @@ class _Walker:
     def _check_repeat(self, node: Node, body: list[Node]) -> None:
         sequence = _flatten(body)
         alternatives = [sequence]
-        if len(sequence) == 1 and _name(sequence[0][0]) == "BRANCH":
+        if len(sequence) == 1 and op_name(sequence[0][0]) == "BRANCH":
             alternatives = [_flatten(list(branch)) for branch in sequence[0][1][1]]
         for items in alternatives:
             if self._nested(items):
                 self.risks.append(Risk("nested quantifier", render([node])))
                 return
-        for _op, arg in (item for item in sequence if _name(item[0]) == "BRANCH"):
+        for _op, arg in (item for item in sequence if op_name(item[0]) == "BRANCH"):
             if self._overlapping(arg[1]):
                 self.risks.append(Risk("overlapping alternation", render([node])))
                 return
 
     def _nested(self, items: list[Node]) -> bool:
         for index, (op, arg) in enumerate(items):
-            if _name(op) not in ("MAX_REPEAT", "MIN_REPEAT") or arg[1] < 2:
+            if op_name(op) not in ("MAX_REPEAT", "MIN_REPEAT") or arg[1] < 2:
                 continue
             inner = self.chars([(op, arg)])
             others = items[:index] + items[index + 1 :]
@@ -157,7 +141,7 @@ class _Walker:
         """Sample characters any item can consume."""
         found: set[str] = set()
         for op, arg in items:
-            kind = _name(op)
+            kind = op_name(op)
             if kind in ("LITERAL", "NOT_LITERAL", "ANY", "IN"):
                 found |= self._atom(kind, arg)
             elif kind in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
@@ -177,7 +161,7 @@ class _Walker:
         """Sample characters a match of the sequence can start with."""
         found: set[str] = set()
         for position, item in enumerate(items):
-            kind = _name(item[0])
+            kind = op_name(item[0])
             if kind in ("LITERAL", "NOT_LITERAL", "ANY", "IN"):
                 return frozenset(found | self._atom(kind, item[1]))
             if kind in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
@@ -208,7 +192,7 @@ def _freeze(value: Any) -> Any:
 @cache
 def _atom_chars(kind: str, arg: Any, flags: int) -> frozenset[str]:
     """Sample characters one single-character item matches (case folded by ``re``)."""
-    pattern = render([(_opcode(kind), _thaw(arg))])
+    pattern = render([(opcode(kind), _thaw(arg))])
     regex = re.compile(pattern, flags & (re.IGNORECASE | re.ASCII | re.DOTALL))
     return frozenset(char for char in SAMPLE if regex.fullmatch(char))
 
@@ -219,15 +203,11 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-def _opcode(kind: str) -> Any:
-    return getattr(_constants, kind)
-
-
 def _flatten(items: list[Node]) -> list[Node]:
     """Groups that are not repeated spliced into the sequence around them."""
     flat: list[Node] = []
     for op, arg in items:
-        if _name(op) == "SUBPATTERN":
+        if op_name(op) == "SUBPATTERN":
             flat += _flatten(list(arg[3]))
         else:
             flat.append((op, arg))
@@ -239,7 +219,7 @@ def _single_class(items: list[Node]) -> bool:
     flat = _flatten(items)
     if len(flat) != 1:
         return False
-    kind = _name(flat[0][0])
+    kind = op_name(flat[0][0])
     if kind in ("MAX_REPEAT", "MIN_REPEAT"):
         return _single_class(list(flat[0][1][2]))
     return kind in ("LITERAL", "NOT_LITERAL", "ANY", "IN")
@@ -248,7 +228,7 @@ def _single_class(items: list[Node]) -> bool:
 def _nullable(items: Iterable[Node]) -> bool:
     """May the sequence match the empty string?"""
     for op, arg in items:
-        kind = _name(op)
+        kind = op_name(op)
         if kind in ("LITERAL", "NOT_LITERAL", "ANY", "IN"):
             return False
         if kind in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
@@ -263,100 +243,3 @@ def _nullable(items: Iterable[Node]) -> bool:
         elif kind == "BRANCH" and not any(_nullable(branch) for branch in arg[1]):
             return False
     return True
-
-
-def render(items: Iterable[Node]) -> str:
-    """A parse tree written back as a Python regex (for messages and class tests)."""
-    return "".join(_render(op, arg) for op, arg in items)
-
-
-def _render(op: Any, arg: Any) -> str:
-    kind = _name(op)
-    if kind == "LITERAL":
-        return _escape(arg)
-    if kind == "NOT_LITERAL":
-        return f"[^{_escape(arg)}]"
-    if kind == "ANY":
-        return "."
-    if kind == "IN":
-        if len(arg) == 1 and _name(arg[0][0]) == "CATEGORY":
-            return _render_member(arg[0])
-        return "[" + "".join(_render_member(member) for member in arg) + "]"
-    if kind in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-        low, high, body = arg
-        inner = render(body)
-        if not _is_atom_or_group(list(body)):
-            inner = f"(?:{inner})"
-        suffix = {"MIN_REPEAT": "?", "POSSESSIVE_REPEAT": "+"}.get(kind, "")
-        return inner + _quantifier(low, high) + suffix
-    if kind == "SUBPATTERN":
-        return ("(" if arg[0] else "(?:") + render(arg[3]) + ")"
-    if kind == "ATOMIC_GROUP":
-        return f"(?>{render(arg)})"
-    if kind == "BRANCH":
-        return "(?:" + "|".join(render(branch) for branch in arg[1]) + ")"
-    return _render_other(kind, arg)
-
-
-def _render_other(kind: str, arg: Any) -> str:
-    if kind == "AT":
-        return _AT.get(_name(arg), "")
-    if kind == "GROUPREF":
-        return f"\\{arg}"
-    if kind in ("ASSERT", "ASSERT_NOT"):
-        ahead = "" if arg[0] >= 0 else "<"
-        sign = "=" if kind == "ASSERT" else "!"
-        return f"(?{ahead}{sign}{render(arg[1])})"
-    return "(?:...)"
-
-
-_AT: Final = {
-    "AT_BEGINNING": "^",
-    "AT_BEGINNING_STRING": r"\A",
-    "AT_END": "$",
-    "AT_END_STRING": r"\Z",
-    "AT_BOUNDARY": r"\b",
-    "AT_NON_BOUNDARY": r"\B",
-}
-
-
-def _is_atom_or_group(body: list[Node]) -> bool:
-    """Written as one unit a quantifier can follow without a group around it."""
-    kinds = ("LITERAL", "NOT_LITERAL", "ANY", "IN", "SUBPATTERN", "ATOMIC_GROUP", "BRANCH")
-    return len(body) == 1 and _name(body[0][0]) in kinds
-
-
-def _render_member(member: Node) -> str:
-    kind, arg = _name(member[0]), member[1]
-    if kind == "NEGATE":
-        return "^"
-    if kind == "LITERAL":
-        return _escape(arg)
-    if kind == "RANGE":
-        return f"{_escape(arg[0])}-{_escape(arg[1])}"
-    if kind == "CATEGORY":
-        return _CATEGORY_TESTS.get(_name(arg), "")
-    return ""
-
-
-def _escape(code: int) -> str:
-    char = chr(code)
-    if char in _SPECIAL:
-        return "\\" + char
-    return char if char.isprintable() else repr(char)[1:-1]  # \n, \x00, \u2028: valid in re
-
-
-_SPECIAL: Final = frozenset(".^$*+?{}[]\\|()-#&~")
-
-
-def _quantifier(low: int, high: int) -> str:
-    unbounded = high == _constants.MAXREPEAT
-    if (low, unbounded) == (0, True):
-        return "*"
-    if (low, unbounded) == (1, True):
-        return "+"
-    if (low, high) == (0, 1):
-        return "?"
-    if unbounded:
-        return f"{{{low},}}"
-    return f"{{{low}}}" if low == high else f"{{{low},{high}}}"
