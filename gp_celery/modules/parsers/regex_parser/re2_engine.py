@@ -225,7 +225,13 @@ class Re2Match:
 
     def start(self) -> int:
         """Where the match starts, in characters."""
-        offset = self._spans[0][0]
+        return self._chars(self._spans[0][0])
+
+    def end(self) -> int:
+        """Where the match ends, in characters."""
+        return self._chars(self._spans[0][1])
+
+    def _chars(self, offset: int) -> int:
         if self._raw is None:
             return offset
         return len(self._raw[:offset].decode("utf-8", "replace"))
@@ -273,5 +279,5 @@ class Re2Regex:
             if match is None:
                 return
             yield match
-            start, end = match.start(), match.start() + len(match._group(0) or "")
+            start, end = match.start(), match.end()
             pos = end if end > start else end + 1

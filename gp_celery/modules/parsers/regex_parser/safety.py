@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from typing import Any, Final
 
 from gp_celery.modules.parsers.regex_parser.tree import (
@@ -189,7 +189,7 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-@cache
+@lru_cache(maxsize=4096)  # bounded: patterns come from configs, but a process may load many
 def _atom_chars(kind: str, arg: Any, flags: int) -> frozenset[str]:
     """Sample characters one single-character item matches (case folded by ``re``)."""
     pattern = render([(opcode(kind), _thaw(arg))])
