@@ -30,6 +30,8 @@ RESORT_SECS: Final = 10.0
 """How often hot_rules_first re-sorts the patterns (GambolPutty's interval)."""
 
 DEFAULT_MAX_INPUT_BYTES: Final = 65536
+"""Far above a log line (an access-log line is about 230 bytes), small enough to keep a
+polynomial blow-up on ``re`` short. GambolPutty matched text of any length."""
 
 CONVERTERS: Final[Mapping[str, Callable[[str], Any]]] = {"int": int, "float": float}
 
