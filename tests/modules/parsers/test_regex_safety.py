@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +266,38 @@ def test_random_source_never_raises_and_keeps_every_event(value: Any) -> None:
     assert event_type(out[1]) == "access"
 
 
+# The guard is a thread: pytest-timeout's signal method holds ITIMER_REAL, and the budget
+# stands aside for a timer it does not own.
+@pytest.mark.timeout(20, method="thread")
+def test_risky_pattern_left_on_re_is_stopped_after_its_budget_and_tagged() -> None:
+    handler = signal.getsignal(signal.SIGALRM)
+    module = parser(
+        [{"looky": r"^(?P<w>\w+\s?)+(?=x)"}, {"bang": r"(?P<bang>!)$"}],
+        match_budget_secs=0.2,
+        hot_rules_first=False,
+    )
+    events = [{"data": REDOS_LINE}, {"data": "ab x"}]
+    out = run(module, events)
+    assert len(out) == len(events)
+    [error] = errors_of(out[0])
+    assert error["reason"] == "pattern 'looky' took over 0.2 s on this text; stopped"
+    assert (event_type(out[0]), out[0]["bang"]) == ("bang", "!")  # the next pattern was tried
+    assert (event_type(out[1]), out[1]["w"], errors_of(out[1])) == ("looky", "ab ", [])
+    assert signal.getsignal(signal.SIGALRM) is handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.timeout(20, method="thread")
+def test_findall_of_a_risky_pattern_on_re_is_stopped_after_its_budget() -> None:
+    pattern = [r"(?P<w>(?:a+)+)(?=b)", None, "findall"]  # lookahead: stays on re
+    module = parser([{"words": pattern}], match_budget_secs=0.2)
+    [event] = run(module, [{"data": "ab" + "a" * 30 + "c"}])  # first match fast, then not
+    [error] = errors_of(event)
+    assert "took over 0.2 s" in error["reason"]
+    assert event_type(event) == "words"
+    assert "w" not in event
+
+
 _built: list[Any] = []
 
 
@@ -305,7 +338,16 @@ def test_check_warns_about_a_risky_pattern_at_its_line_and_exits_0(tmp_path: Pat
     )
     assert warnings[1].startswith(f"{config}:7: RegexParser 'parse': field_extraction_patterns:")
     assert "RE2 cannot (a lookahead or lookbehind)" in warnings[1]
-    assert "max_input_bytes (65536)" in warnings[1]
+    assert "over match_budget_secs (1) is stopped and its event tagged" in warnings[1]
+
+
+def test_without_a_budget_the_warning_says_only_max_input_bytes_bounds_it() -> None:
+    module = parser([{"looky": r"^(?P<w>\w+\s?)+(?=x)"}], match_budget_secs=0)
+    [warning] = type(module).option_warnings(module.options)
+    assert warning.path == ("field_extraction_patterns", 0, "looky")
+    assert "one hostile line can hold a worker, bounded only by max_input_bytes (65536)" in (
+        warning.message
+    )
 
 
 @pytest.mark.parametrize(

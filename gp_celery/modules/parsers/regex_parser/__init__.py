@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from gp_celery.event import EVENT_TYPE, META, MISSING, Batch, Event, field_path, set_event_type
 from gp_celery.modules.base import Options, OptionWarning, Parser
+from gp_celery.modules.parsers.regex_parser.budget import BudgetedRegex, OverBudgetError
 from gp_celery.modules.parsers.regex_parser.examples import EXAMPLES
 from gp_celery.modules.parsers.regex_parser.re2_engine import NotForRe2
 from gp_celery.modules.parsers.regex_parser.rules import (
@@ -51,6 +52,8 @@ class RegexParserOptions(Options):
     """auto (default): RE2 for patterns that may backtrack catastrophically, else re."""
     max_input_bytes: int = Field(DEFAULT_MAX_INPUT_BYTES, ge=0)
     """Longer source text is tagged, not matched (default 65536; 0: no limit)."""
+    match_budget_secs: float = Field(1.0, ge=0)
+    """Risky patterns left on re: seconds per match, then tagged (default 1; 0: none)."""
 
     @model_validator(mode="after")
     def _re2_can_run_every_pattern(self) -> RegexParserOptions:
@@ -102,10 +105,14 @@ class RegexParser(Parser[RegexParserOptions]):
 
     What is guaranteed: a pattern on RE2 takes time linear in the text, and the text is at
     most ``max_input_bytes`` (UTF-8); longer source text is tagged and not matched, its event
-    type untouched. What is not: a pattern on ``re`` gets only that bound, which tames
-    polynomial cases (``.*a.*a.*a``) but not exponential ones (40 characters suffice for
-    ``(a+)+$``); the shape check is a heuristic, so a pattern it passes may still be slow.
-    Nothing stops a running ``re`` match.
+    type untouched. A risky pattern that stays on ``re`` gets ``match_budget_secs`` per match:
+    a ``SIGALRM`` timer stops the match (``re`` checks for signals as it runs), the event is
+    tagged and the next pattern is tried. What is not: the budget works only in the main
+    thread (where workers and ``run`` process batches) and not while something else in the
+    process uses ``ITIMER_REAL``; it costs two system calls per match, so patterns the shape
+    check passes run without it. That check is a heuristic: a pattern it passes may still be
+    slow on ``re``, bounded then only by ``max_input_bytes``, which tames polynomial cases
+    (``.*a.*a.*a``) but not exponential ones (40 characters suffice for ``(a+)+$``).
     """
 
     aliases = ("parser.Regex",)
@@ -116,7 +123,11 @@ class RegexParser(Parser[RegexParserOptions]):
         return [
             OptionWarning(("field_extraction_patterns", *rule.where), message)
             for rule in options.field_extraction_patterns
-            if (message := rule.warning(options.engine, options.max_input_bytes))
+            if (
+                message := rule.warning(
+                    options.engine, options.max_input_bytes, options.match_budget_secs
+                )
+            )
         ]
 
     def setup(self) -> None:
@@ -149,7 +160,13 @@ class RegexParser(Parser[RegexParserOptions]):
             if self.options.engine == "re2":
                 raise
             self.log.warning("%s: pattern %r stays on re: %s", self.label, rule.event_type, error)
-            return rule.grok.regex
+            searcher, engine = rule.grok.regex, "re"
+        budget = self.options.match_budget_secs
+        if engine == "re" and rule.risks and budget:
+            self.log.debug(
+                "%s: pattern %r runs on re, %g s a match.", self.label, rule.event_type, budget
+            )
+            return BudgetedRegex(rule.grok.regex, budget)
         self.log.debug("%s: pattern %r runs on %s.", self.label, rule.event_type, engine)
         return searcher
 
@@ -182,7 +199,11 @@ class RegexParser(Parser[RegexParserOptions]):
                 continue
             event_type = unmatched_as
             for search, name in rules:
-                match = search(text)
+                try:
+                    match = search(text)
+                except OverBudgetError:
+                    self._over_budget(event, name)
+                    continue
                 if match is not None:
                     event.update(match.groupdict())
                     event_type = name
@@ -217,7 +238,11 @@ class RegexParser(Parser[RegexParserOptions]):
                 continue
             matched = False
             for search, name, index, optional, slow in rules:
-                match = search(text)
+                try:
+                    match = search(text)
+                except OverBudgetError:
+                    self._over_budget(event, name)
+                    continue
                 if match is None:
                     continue
                 hits[index] += 1
@@ -263,6 +288,10 @@ class RegexParser(Parser[RegexParserOptions]):
             self.fail(event, f"'{field}' is {type(value).__name__}, not text")
         return None
 
+    def _over_budget(self, event: Event, name: str) -> None:
+        budget = self.options.match_budget_secs
+        self.fail(event, f"pattern {name!r} took over {budget:g} s on this text; stopped")
+
     def _oversize(self, event: Event, text: str) -> bool:
         """Is the text over max_input_bytes? If so the event is tagged."""
         limit = self.options.max_input_bytes
@@ -279,7 +308,12 @@ class RegexParser(Parser[RegexParserOptions]):
         values: dict[str, Any]
         if rule.findall:
             found: dict[str, list[str | None]] = {name: [] for name in searcher.groupindex}
-            for each in searcher.finditer(text, match.start()):
+            try:
+                matches = list(searcher.finditer(text, match.start()))
+            except OverBudgetError:
+                self._over_budget(event, rule.event_type)
+                matches = []
+            for each in matches:
                 for name, value in each.groupdict().items():
                     found[name].append(value)
             values = {

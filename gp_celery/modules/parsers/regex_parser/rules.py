@@ -73,7 +73,7 @@ class Rule:
             raise pattern
         return Re2Regex(pattern)
 
-    def warning(self, choice: Engine, max_input_bytes: int) -> str | None:
+    def warning(self, choice: Engine, max_input_bytes: int, budget_secs: float) -> str | None:
         """What ``check`` says about a risky pattern, and what happens to it at run time."""
         if not self.risks:
             return None
@@ -85,13 +85,18 @@ class Rule:
             why = "engine: re runs it as written"
         else:
             why = f"it runs on re because RE2 cannot ({self.re2_pattern})"
-        bound = f"max_input_bytes ({max_input_bytes})" if max_input_bytes else "nothing"
+        if budget_secs:
+            guard = (
+                f"a match that takes over match_budget_secs ({budget_secs:g}) is stopped and "
+                "its event tagged (main thread only)"
+            )
+        else:
+            bound = f"max_input_bytes ({max_input_bytes})" if max_input_bytes else "nothing"
+            guard = f"one hostile line can hold a worker, bounded only by {bound}"
         fixes = "make the inner repeat atomic (?>...) or possessive (a++)"
         if isinstance(self.re2_pattern, str):
             fixes += ", or set engine: auto or re2"
-        return (
-            f"{said}; {why}: one hostile line can hold a worker, bounded only by {bound}; {fixes}"
-        )
+        return f"{said}; {why}: {guard}; {fixes}"
 
 
 def _rule(event_type: Any, spec: Any, where: tuple[str | int, ...]) -> Rule:
