@@ -70,6 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     configure_logging(config, args.log_level)
+    for warning in config.warnings:
+        log.warning("%s", warning)
     from gp_celery.pipeline import PlannedModuleError
     from gp_celery.pipeline.graph import refuse_planned
     from gp_celery_inputs.listener.runner import InputFailedError
@@ -226,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Report every problem, one per line as "
         "FILE:LINE: NODE: OPTION: message, and exit 1; or print the graph under a first "
         "line that says OK and exit 0. With --strict, modules not built yet make it FAILED "
-        "(exit 1).",
+        "(exit 1). Warnings (FILE:LINE: NODE: OPTION: warning: ...), such as a regex that "
+        "may backtrack catastrophically, are printed under the graph and never change the "
+        "exit status.",
     )
     with_config(check)
     check.add_argument(

@@ -64,6 +64,7 @@ def print_check(config: PipelineConfig, *, strict: bool = False) -> bool:
             "are not checked and `gp-celery run` refuses this config"
             + (f"; instead: {instead}" if instead else "")
         )
+    lines += [str(warning) for warning in config.warnings]
     lines += [
         f"  stage {queue}: digest {digest[:16]} (what its workers run; tasks carry it)"
         for queue, digest in config.digests.items()

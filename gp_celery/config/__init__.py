@@ -78,6 +78,12 @@ class PipelineConfig:
     """Queue -> digest of that stage; every task carries the digest of its stage."""
 
     @property
+    def warnings(self) -> list[Problem]:
+        """Every node's warnings about valid options, sorted: `check` prints them and
+        `run` logs them; they never fail a check."""
+        return sorted(warning for node in self.nodes for warning in node.warnings)
+
+    @property
     def planned(self) -> list[NodeSpec]:
         """Nodes whose module is not built yet."""
         return [node for node in self.nodes if node.module is None]

@@ -66,6 +66,9 @@ class NodeSpec:
     """For a module not built yet: its family, so the graph is wired as it will be."""
     name: str = ""
     """The module name as written (``misc.SimpleStats``); the implicit id is made from it."""
+    warnings: list[Problem] = field(default_factory=list)
+    """What the module says deserves a warning in its valid options (``option_warnings``);
+    each message starts with 'warning: '."""
 
     @property
     def family(self) -> str:
@@ -191,6 +194,11 @@ def build_node(
         spec.options = cls.options_model.model_construct(**options)
     elif cls is not None:
         spec.options, problems = _validate_options(cls, options, locator)
+        if spec.options is not None:
+            spec.warnings = [
+                locator.problem(str(warning.path[0]), f"warning: {warning.message}", warning.path)
+                for warning in cls.option_warnings(spec.options)
+            ]
     node_keys, found = _node_keys(keys, locator)
     _apply(spec, node_keys, source, path)
     return spec, problems + found

@@ -99,6 +99,16 @@ class Failure:
     retriable: bool
 
 
+@dataclass(frozen=True)
+class OptionWarning:
+    """Valid options that still deserve a warning: where in the node's settings, and why."""
+
+    path: tuple[str | int, ...]
+    """Keys and list indexes from the node's settings to the value, e.g.
+    ``("field_extraction_patterns", 0, "web")``."""
+    message: str
+
+
 class Module(Generic[OptionsT]):
     """Base of all modules. Subclasses set ``family`` via their family base class."""
 
@@ -136,6 +146,11 @@ class Module(Generic[OptionsT]):
         if self.node_id in (self.name, *self.aliases):
             return self.name
         return f"{self.name} '{self.node_id}'"
+
+    @classmethod
+    def option_warnings(cls, options: Any) -> list[OptionWarning]:
+        """Valid options that deserve a warning: `check` prints them, `run` logs them once."""
+        return []
 
     def setup(self) -> None:
         """Open clients, load databases, compile what the options did not. Once per process."""
