@@ -69,9 +69,9 @@ def test_the_spec_packet_decodes_to_an_icmp_flow_with_its_syn_flag() -> None:
     assert event_type(event) == "NetFlowV5"
 
 
-def test_every_header_and_record_field_is_read_from_its_place() -> None:
+def test_every_header_and_record_field_is_read_from_its_place_in_order() -> None:
     _ping, ssh = run(parser(), [{"data": PACKET}])
-    assert ssh["data"] == {
+    expected = {
         "sys_uptime": 3_600_000,
         "unix_secs": 1_700_000_000,
         "unix_nsecs": 5,
@@ -100,6 +100,8 @@ def test_every_header_and_record_field_is_read_from_its_place() -> None:
         "src_mask": 24,
         "dst_mask": 16,
     }
+    assert ssh["data"] == expected
+    assert list(ssh["data"]) == list(expected)  # the documented order, header first
 
 
 def test_each_record_is_an_event_with_a_map_of_its_own_and_a_derived_id() -> None:

@@ -46,6 +46,30 @@ NUMBER_FIELDS: Final = (
     "src_mask",
     "dst_mask",
 )
+RECORD_KEYS: Final = (
+    *HEADER_FIELDS,
+    "srcaddr",
+    "dstaddr",
+    "nexthop",
+    "snmp_index_in_interface",
+    "snmp_index_out_interface",
+    "packet_count",
+    "byte_count",
+    "uptime_start",
+    "uptime_end",
+    "srcport",
+    "dstport",
+    "tcp_flags_binary",
+    "tcp_flags",
+    "prot",
+    "prot_name",
+    "tos",
+    "src_as",
+    "dst_as",
+    "src_mask",
+    "dst_mask",
+)
+"""Every key of a decoded record, in the order decode_v5 writes them."""
 TCP_FLAGS: Final = ("FIN", "SYN", "RST", "PUSH", "ACK", "URG", "ECE", "CWR")
 """Names of the TCP flag bits, lowest first (GambolPutty's names, its 'ACk' spelt 'ACK')."""
 
