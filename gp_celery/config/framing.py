@@ -10,8 +10,9 @@ from gp_celery.framing import Framing
 if TYPE_CHECKING:
     from gp_celery.config import NodeSpec, PipelineConfig
 
-BINARY_PARSERS: Final = frozenset({"CollectdParser", "InflateParser"})
-"""Parsers that read a datagram's bytes as they came (collectd packets, GELF's gzip)."""
+BINARY_PARSERS: Final = frozenset({"CollectdParser", "InflateParser", "NetFlowParser"})
+"""Parsers that read a datagram's bytes as they came (collectd and NetFlow packets, GELF's
+gzip)."""
 
 
 def feeds_msgpack_stream(config: PipelineConfig, spec: NodeSpec) -> bool:

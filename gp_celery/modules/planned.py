@@ -27,7 +27,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "SQS": ("input", "input.SQS"),
     "File": ("input", "input.File"),
     "Beats": ("input", "input.Beats"),
-    "NetFlowParser": ("parser", "parser.NetFlow"),
     "ElasticSearchSink": ("sink", "output.ElasticSearch"),
     "GraphiteSink": ("sink", "output.Graphite"),
     "LoggerSink": ("sink", "output.Logger"),
