@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from celery.app.utils import find_app
 from kombu.serialization import dumps, loads
 
-from gp_celery import app as exposed
 from gp_celery.app import app
 
 
 def test_celery_finds_the_app_on_the_package() -> None:
-    assert exposed is app
+    """What `celery -A gp_celery` resolves, whichever of the package's `app` attribute
+    (the Celery app, or the submodule an earlier import bound there) it finds."""
+    assert find_app("gp_celery") is app
 
 
 def test_delivery_settings_are_at_least_once_and_never_pickle() -> None:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 import yaml
 
-from gp_celery.app import app, use_settings
+from gp_celery.app import make_app
 from gp_celery.broker.messages import Outbox
 from gp_celery.broker.settings import BrokerSettings
 from gp_celery.broker.store import ChunkStore
@@ -72,7 +72,8 @@ def test_every_parser_and_modifier_example_gives_the_same_events_in_a_fleet(
     assert len(CASES) >= 10
     config_path = write_config(tmp_path, fleet_config(tmp_path, request))
     config = load_config(config_path)
-    use_settings(app, BrokerSettings(broker_url=redis_server.url, store_url=redis_server.url))
+    # An app of its own: the module's app keeps the pools of the broker it first used.
+    app = make_app(BrokerSettings(broker_url=redis_server.url, store_url=redis_server.url))
     outbox = Outbox(app, ChunkStore(redis_server.client(), ttl_secs=3600))
     start_worker(config_path, redis_server.url, queues=QUEUE, concurrency=2)
     digest = config.digests[QUEUE]

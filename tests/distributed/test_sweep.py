@@ -53,10 +53,11 @@ def test_a_chunk_whose_message_waits_in_a_queue_is_not_sent_again(
     out = tmp_path / "out.jsonl"
     config_path = write_config(tmp_path, CONFIG.format(queue="late", out=out))
     config = load_config(config_path)
-    from gp_celery.app import app, use_settings
+    from gp_celery.app import make_app
     from gp_celery.broker.settings import BrokerSettings
 
-    use_settings(app, BrokerSettings(broker_url=redis_server.url, store_url=redis_server.url))
+    # An app of its own: the module's app keeps the pools of the broker it first used.
+    app = make_app(BrokerSettings(broker_url=redis_server.url, store_url=redis_server.url))
     client = redis_server.client()
     outbox = Outbox(app, ChunkStore(client, ttl_secs=3600))
     outbox.send_batch([{"data": '{"a": 1}'}], "JsonParser", "late", config.digests["late"])
