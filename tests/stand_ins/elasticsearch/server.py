@@ -34,6 +34,12 @@ class Handler(BaseHTTPRequestHandler):
     server: StandInServer
     content_type = "application/json"
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without TCP_NODELAY the second waits for
+        # the client's delayed ACK (40 ms per request).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
