@@ -3,9 +3,10 @@
 Embedded mode: p1 in one process against the baseline, under identical conditions (see
 bench_embedded.py). Distributed mode: the same log through a listener and workers, with
 the CPU of every role (see bench_distributed.py). p2: the enrichment pipeline in one process
-against its own baseline, measured as p1 is (see bench_p2.py). Every run's output is checked
-to hold one JSON line per input line with the baseline's fields, so a fast run that lost or
-doubled events cannot pass for a fast one.
+against its own baseline, measured as p1 is (see bench_p2.py). es: ElasticSearchSink
+against the Elasticsearch stand-in, documents/s by bulk size (see bench_es.py). Every run's
+output is checked to hold one JSON line per input line with the baseline's fields (es: one
+document per event), so a fast run that lost or doubled events cannot pass for a fast one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from bench_common import ROOT, OutputCheck, check_regex_matches_shared, generate, load_p1, say
 from bench_distributed import run_fleet
 from bench_embedded import NAMES, report_embedded, run_p1, run_side_by_side, run_startup
+from bench_es import run_es
 from bench_p2 import preflight, probe, run_p2
 from bench_report import report_distributed, report_p2
 
@@ -30,7 +32,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print, don't edit BENCHMARKS.md")
     parser.add_argument(
-        "--mode", choices=["embedded", "distributed", "p2", "all"], default="embedded"
+        "--mode", choices=["embedded", "distributed", "p2", "es", "all"], default="embedded"
     )
     parser.add_argument(
         "--baseline-only",
@@ -51,8 +53,13 @@ def main() -> None:
         preflight(p2_sides)  # before p1's runs: a p2 that cannot run fails at once
     if args.mode in P1_MODES:
         check_regex_matches_shared()
-    log = generate(args.lines)
     sections: dict[str, list[str]] = {}
+    if args.mode in ("es", "all"):
+        sections["es"] = [run_es(args.lines, args.runs)]
+    if args.mode == "es":
+        finish(sections, args, started)
+        return
+    log = generate(args.lines)
     if args.mode in P1_MODES:
         sections[args.mode] = p1_sections(args, log)
     if args.mode in P2_MODES:
@@ -63,6 +70,11 @@ def main() -> None:
             return
         p2 = run_p2(log, args.lines, args.runs, check, p2_sides)
         sections["p2"] = [report_p2(p2, args.runs, check.summary())]
+    finish(sections, args, started)
+
+
+def finish(sections: dict[str, list[str]], args: argparse.Namespace, started: float) -> None:
+    """Print the sections and, unless told not to, put them into BENCHMARKS.md."""
     text = "\n".join(section for parts in sections.values() for section in parts)
     print(text)
     say(f"benchmark took {time.monotonic() - started:.0f} s")

@@ -22,6 +22,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.modules.services import DnsServer, WebServer
+    from tests.stand_ins.es_server import EsServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -249,3 +250,35 @@ def web_server() -> Iterator[WebServer]:
     server = start_web_server()
     yield server
     server.stop()
+
+
+# Elasticsearch: the project's stand-in (tests/stand_ins/elasticsearch/), or a real
+# cluster for the tests that can use one when GP_TEST_ES_URL is set.
+@pytest.fixture(scope="session")
+def es_stand_in_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsServer]:
+    from tests.stand_ins.es_server import start_stand_in
+
+    server = start_stand_in(tmp_path_factory.mktemp("es"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def es_stand_in(es_stand_in_server: EsServer) -> EsServer:
+    """The Elasticsearch stand-in, emptied and without faults: for tests that inject them."""
+    es_stand_in_server.reset()
+    return es_stand_in_server
+
+
+@pytest.fixture(
+    params=["stand-in", "cluster"] if os.environ.get("GP_TEST_ES_URL") else ["stand-in"]
+)
+def elasticsearch(request: pytest.FixtureRequest) -> Iterator[EsServer]:
+    """The stand-in (emptied); and, in a second run of the same test when GP_TEST_ES_URL is
+    set, that real cluster. Indices a test made with ``fresh_index`` are deleted after it."""
+    from tests.stand_ins.es_server import real_cluster
+
+    server = real_cluster() if request.param == "cluster" else None
+    server = server or request.getfixturevalue("es_stand_in")
+    yield server
+    server.forget()

@@ -46,7 +46,7 @@ def test_full_example_wiring_matches_the_spec() -> None:
     assert all(r.filter is not None for r in regex.receivers or [])
     assert [r.target for r in config.node("TcpServer").receivers or []] == ["RegexParser"]
     assert [r.target for r in config.node("TcpServer_1").receivers or []] == ["MsgPackParser"]
-    assert {n.type_name for n in config.planned} == {"ElasticSearchSink"}
+    assert config.planned == []  # every module of the full example is built
 
 
 def test_unknown_module_names_line_and_suggestion() -> None:

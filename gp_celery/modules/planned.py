@@ -27,7 +27,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "SQS": ("input", "input.SQS"),
     "File": ("input", "input.File"),
     "Beats": ("input", "input.Beats"),
-    "ElasticSearchSink": ("sink", "output.ElasticSearch"),
     "GraphiteSink": ("sink", "output.Graphite"),
     "LoggerSink": ("sink", "output.Logger"),
     "RedisChannelSink": ("sink", "output.RedisChannel"),

@@ -17,7 +17,9 @@ from tests.e2e.conftest import gp
         ("MODIFYFIELDS", "ModifyFields (modifier)"),
         ("parser.regex", "RegexParser (parser)"),
         ("OUTPUT.STDOUT", "StdOutSink (sink)"),
-        ("elasticsearchsink", "ElasticSearchSink (sink) - NOT BUILT YET"),
+        ("elasticsearchsink", "ElasticSearchSink (sink)"),
+        ("output.elasticsearch", "ElasticSearchSink (sink)"),
+        ("tarpit", "Tarpit (misc) - NOT BUILT YET"),
     ],
 )
 def test_module_name_is_found_in_any_case(typed: str, page: str) -> None:

@@ -2,9 +2,11 @@
 iptables lines over TCP (nc) and python-beaver-style msgpack events over a TCP stream go
 through every module of the example, in one process and in a fleet (its ``workers: 2``).
 
-Only what cannot run here is swapped: ElasticSearchSink for a FileSink (a later issue
-builds it), the ports for free ones, the legacy GeoLiteCity.dat for the GeoLite2 City
-database the tests install (maxminddb-geolite2)."""
+Its ElasticSearchSink writes to the project's Elasticsearch stand-in (no Elasticsearch
+installs here); a variant swaps it for a FileSink, which shows the events whole. Only what
+cannot run here is changed besides: the ports for free ones, the node for the stand-in's
+address, the legacy GeoLiteCity.dat for the GeoLite2 City database the tests install
+(maxminddb-geolite2)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ import pytest
 from tests.conftest import free_port, wait_for
 from tests.e2e.conftest import GP, ROOT
 from tests.modules.services import geolite2_city
+from tests.stand_ins.es_server import EsServer
 
 APACHE = '8.8.8.8 - - [01/Dec/2026:10:00:00 +0000] "GET /index.html HTTP/1.1" 200 1234'
 NGINX = '10.1.2.3 81.2.69.142 - - [01/Dec/2026:10:00:01 +0000] "GET /shop?item=5 HTTP/1.1" 404 99'
@@ -46,7 +50,9 @@ BEAVER_EVENTS = [
 ]
 
 
-def seed_config(tmp_path: Path, line_port: int, stream_port: int) -> Path:
+def seed_config(
+    tmp_path: Path, line_port: int, stream_port: int, es: EsServer | None = None
+) -> Path:
     text = (ROOT / "conf/example-full.yml").read_text()
     text = text.replace("port: 5151", f"port: {line_port}\n   interface: 127.0.0.1")
     text = text.replace("port: 5152", f"port: {stream_port}\n   interface: 127.0.0.1")
@@ -55,6 +61,9 @@ def seed_config(tmp_path: Path, line_port: int, stream_port: int) -> Path:
     sink = re.search(r"- ElasticSearchSink:\n(   .*\n)+", text)
     assert sink, "the example has its ElasticSearchSink"
     stored = f"- FileSink:\n   file_name: {tmp_path / 'stored.jsonl'}\n   json_lines: true\n"
+    if es is not None:
+        assert "nodes: [localhost]" in sink.group(0)
+        stored = sink.group(0).replace("nodes: [localhost]", f"nodes: [{es.address}]")
     path = tmp_path / "example-full.yml"
     path.write_text(text.replace(sink.group(0), stored))
     return path
@@ -72,11 +81,15 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     wait_for(listening, 60, f"a listener on port {port}")
 
 
-def run_seed_example(tmp_path: Path, workers: list[str]) -> tuple[list[dict[str, Any]], str]:
+def run_seed_example(
+    tmp_path: Path, workers: list[str], es: EsServer | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """Run the example; return what its sink stored (documents with their ``_id`` when it
+    is the ElasticSearchSink) and what StdOutSink printed."""
     nc = shutil.which("nc")
     assert nc, "netcat-openbsd (nc) is needed; scripts/test installs it"
     line_port, stream_port = free_port(), free_port()
-    config = seed_config(tmp_path, line_port, stream_port)
+    config = seed_config(tmp_path, line_port, stream_port, es)
     stored = tmp_path / "stored.jsonl"
     stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
     with stdout.open("wb") as out, stderr.open("wb") as err:
@@ -93,9 +106,11 @@ def run_seed_example(tmp_path: Path, workers: list[str]) -> tuple[list[dict[str,
             beaver.sendall(packed)
 
         def arrived() -> bool:
+            if es is not None:
+                return es.count("gambolputty-*") >= 4
             return stored.exists() and stored.read_bytes().count(b"\n") >= 4
 
-        wait_for(arrived, 60, "four events in the FileSink")
+        wait_for(arrived, 60, "four events in the sink")
         wait_for(lambda: UNMATCHED in stdout.read_text(errors="replace"), 30, "the unmatched line")
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -104,7 +119,11 @@ def run_seed_example(tmp_path: Path, workers: list[str]) -> tuple[list[dict[str,
             os.kill(server.pid, signal.SIGKILL)
             server.wait()
     assert server.returncode == 0, stderr.read_text()[-3000:]
-    events = [orjson.loads(row) for row in stored.read_bytes().splitlines()]
+    if es is not None:
+        documents = es.documents("gambolputty-*")
+        events = [{"_id": doc_id, **source} for doc_id, source in documents.items()]
+    else:
+        events = [orjson.loads(row) for row in stored.read_bytes().splitlines()]
     return events, stdout.read_text(errors="replace")
 
 
@@ -113,10 +132,30 @@ def by_type(events: list[dict[str, Any]], event_type: str) -> list[dict[str, Any
 
 
 @pytest.mark.parametrize("workers", [["--workers", "1"], []], ids=["embedded", "fleet"])
+def test_the_seed_full_example_stores_documents_in_elasticsearch_under_the_event_ids(
+    tmp_path: Path, workers: list[str], es_stand_in: EsServer
+) -> None:
+    before = time.strftime("%Y.%m.%d", time.gmtime())
+    documents, printed = run_seed_example(tmp_path, workers, es_stand_in)
+    assert len(documents) == 4, documents
+    for document in documents:  # the default doc_id: the event id, unique per event
+        assert document["_id"] == document["gambolputty"]["event_id"]
+    assert len({document["_id"] for document in documents}) == 4
+    days = {before, time.strftime("%Y.%m.%d", time.gmtime())}
+    indices = {f"gambolputty-{day}" for day in days}
+    assert sum(len(es_stand_in.documents(index)) for index in indices) == 4
+    check_enriched([{k: v for k, v in d.items() if k != "_id"} for d in documents], printed)
+
+
+@pytest.mark.parametrize("workers", [["--workers", "1"], []], ids=["embedded", "fleet"])
 def test_the_seed_full_example_enriches_apache_nginx_and_iptables_lines(
     tmp_path: Path, workers: list[str]
 ) -> None:
     events, printed = run_seed_example(tmp_path, workers)
+    check_enriched(events, printed)
+
+
+def check_enriched(events: list[dict[str, Any]], printed: str) -> None:
     assert len(events) == 4, events  # two lines and two beaver events; one line matches nothing
     # The patterns are searched, not anchored, so the first one also matches the nginx line
     # from its second address on: as in GambolPutty, it is an httpd_access_log event.

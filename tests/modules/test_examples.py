@@ -2,7 +2,8 @@
 
 For a sink, ``expect`` is what it wrote (to stdout or to files), read back as the events an
 input would make of it: each JSON line as its object with ``json_lines: true``, any other
-line as ``{"data": line}``. Nothing may fail. An absolute ``file_name`` is written under a
+line as ``{"data": line}``; for ElasticSearchSink, the documents in the Elasticsearch stand-in.
+Nothing may fail. An absolute ``file_name`` is written under a
 temporary directory, so examples can show real paths.
 """
 
@@ -44,6 +45,18 @@ def read_back(options: dict[str, Any], text: str) -> list[Event]:
     return [{"data": line} for line in text.splitlines()]
 
 
+def stored(name: str, example: Example, request: pytest.FixtureRequest) -> list[Event]:
+    """What an ElasticSearchSink stored in the stand-in: each document with its _index and
+    _id."""
+    server = request.getfixturevalue("es_stand_in")
+    sink = build(name, {**example.options, "nodes": [server.url]})
+    assert run(sink, example.given) == []
+    sink.close()
+    with server.client() as es:
+        hits = es.search(index="_all", size=1000)["hits"]["hits"]
+    return [{"_index": hit["_index"], "_id": hit["_id"], **hit["_source"]} for hit in hits]
+
+
 def written(name: str, example: Example, root: Path, capsys: pytest.CaptureFixture[str]) -> Any:
     options = dict(example.options)
     file_name = options.get("file_name")
@@ -66,7 +79,9 @@ def test_example(
     capsys: pytest.CaptureFixture[str],
     request: pytest.FixtureRequest,
 ) -> None:
-    if issubclass(all_modules()[name], Sink):
+    if name == "ElasticSearchSink":
+        out = stored(name, example, request)
+    elif issubclass(all_modules()[name], Sink):
         monkeypatch.chdir(tmp_path)  # a relative file_name lands here too
         out = written(name, example, tmp_path, capsys)
     else:

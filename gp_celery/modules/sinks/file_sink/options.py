@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gp_celery import expressions
 from gp_celery.modules.base import Options
-from gp_celery.modules.sinks.file_sink.paths import strftime_literals
+from gp_celery.modules.sinks.timed_template import strftime_literals
 from gp_celery.modules.types import Template
 
 

@@ -1,31 +1,15 @@
-"""FileSink's file_name: strftime (UTC) on the literal text, then $(field) per event, checked.
-
-strftime runs only on the text between field references, so neither ``$(field)`` nor
-GambolPutty's ``%(field)s`` can be mangled by it, and a field value is never seen by
-strftime at all (a '%' in an event's host name stays a '%').
+"""FileSink's file_name: strftime (UTC) on the literal text, then $(field) per event, checked
+(``strftime_literals``, shared with other sinks, says how strftime spares field references).
 """
 
 from __future__ import annotations
 
-import re
 import time
-from typing import Any, Final
+from typing import Any
 
 from gp_celery import expressions
 from gp_celery.event import field_path
-
-_REFERENCE: Final = re.compile(r"[$%]\([^)]*\)")
-
-
-def strftime_literals(text: str, when: time.struct_time) -> str:
-    """Apply strftime to the parts of ``text`` that are not field references."""
-    parts, position = [], 0
-    for match in _REFERENCE.finditer(text):
-        parts.append(time.strftime(text[position : match.start()], when))
-        parts.append(match.group())
-        position = match.end()
-    parts.append(time.strftime(text[position:], when))
-    return "".join(parts)
+from gp_celery.modules.sinks.timed_template import strftime_literals
 
 
 def _field_names(template: expressions.Template) -> list[str]:
