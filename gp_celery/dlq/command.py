@@ -291,7 +291,12 @@ def add_dlq_parser(commands: Any, with_config: Callable[[argparse.ArgumentParser
 
     def common(sub: argparse.ArgumentParser, *, select: bool = True) -> None:
         with_config(sub)
-        sub.add_argument("--broker", help="the fleet's broker URL (default: as a worker's)")
+        sub.add_argument(
+            "--broker",
+            help="read the fleet's Redis at this URL (default: "
+            "GP_REDIS_URL or GP_BROKER_URL as a worker reads them; neither set: the "
+            "config's dead_letter_file)",
+        )
         if select:
             sub.add_argument("--node", help="only records set aside by this node (its id)")
             sub.add_argument(

@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 
 from gp_celery.broker.letters import FileLetters, Letter
-from tests.e2e.conftest import gp
+from tests.conftest import free_port
+from tests.e2e.conftest import gp, shell
 
 COUNT = 40
 
@@ -70,10 +71,10 @@ def _dlq(config: Path, *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
     return result.returncode, result.stdout.decode(), result.stderr.decode()
 
 
-def _failed_run(tmp_path: Path, **options: bool) -> Path:
-    config = _config(tmp_path, **options)
+def _failed_run(tmp_path: Path, count: int = COUNT) -> Path:
+    config = _config(tmp_path)
     _break(tmp_path / "out")
-    result = gp("run", "-c", str(config), stdin=_lines(), cwd=tmp_path)
+    result = gp("run", "-c", str(config), stdin=_lines(count), cwd=tmp_path)
     assert result.returncode == 3, result.stderr.decode()[-2000:]
     return config
 
@@ -295,3 +296,21 @@ def test_dlq_help_names_every_action_and_the_exit_statuses() -> None:
     for action in ("list", "show", "replay", "purge"):
         assert action in text
     assert "3 replay: events failed again" in text
+
+
+def test_an_unreachable_redis_is_a_sentence_and_exit_2(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    code, out, err = _dlq(config, "list", "--broker", url)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"gp-celery dlq: cannot reach the broker at {url}")
+    assert "Traceback" not in err
+
+
+def test_list_cut_off_by_head_ends_quietly_like_any_unix_tool(tmp_path: Path) -> None:
+    config = _failed_run(tmp_path, 2000)  # a listing longer than a pipe holds
+    result = shell(f"set -o pipefail; gp-celery dlq list --ids -c {config} | head -1")
+    assert result.returncode == 141, result.stderr
+    assert result.stdout == f"{tmp_path}/dead.jsonl: 2000 records, 2000 events.\n"
+    assert result.stderr == ""
