@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     modules.set_defaults(handler=cmd_modules)
 
-    from gp_celery.dlq.command import add_dlq_parser
+    from gp_celery.dlq.parser import add_dlq_parser
 
     add_dlq_parser(commands, with_config)
     return parser

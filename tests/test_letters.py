@@ -57,8 +57,18 @@ def test_a_bare_event_line_of_the_first_dead_letter_files_is_a_failed_letter_of_
         b'{"kind": "lost", "node": "a", "error": "", "events": []}',
         b'{"kind": "failed", "node": "a", "error": "", "events": 3}',
         b'{"kind": "failed", "events": []}',
+        b'{"kind": "failed", "node": "a", "error": "", "events": ["text", null]}',
     ],
-    ids=["truncated", "list", "string", "not-utf8", "unknown-kind", "events-not-a-list", "no-node"],
+    ids=[
+        "truncated",
+        "list",
+        "string",
+        "not-utf8",
+        "unknown-kind",
+        "events-not-a-list",
+        "no-node",
+        "event-not-an-object",
+    ],
 )
 def test_an_unreadable_record_is_kept_with_its_problem_not_fatal(raw: bytes) -> None:
     stored = Stored.of(raw)

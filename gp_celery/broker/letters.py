@@ -67,8 +67,11 @@ class Letter:
             return _letter_of_bare_event(data)
         known = {item.name for item in fields(Letter)}
         letter = Letter(**{key: value for key, value in data.items() if key in known})
-        if letter.kind not in get_args(LetterKind) or not isinstance(letter.events, list):
-            raise ValueError(f"kind {letter.kind!r} and events {type(letter.events).__name__}")
+        events = letter.events
+        if letter.kind not in get_args(LetterKind) or not isinstance(events, list):
+            raise ValueError(f"kind {letter.kind!r} and events {type(events).__name__}")
+        if not all(isinstance(event, dict) for event in events):
+            raise ValueError("an event that is not a JSON object")
         return letter
 
 
