@@ -1,4 +1,4 @@
-"""The gp-celery command: run, check, modules."""
+"""The gp-celery command: run, listen, check, modules, dlq."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ EXIT_STATUS_HELP = """exit status:
   0    done
   1    configuration problem (or check --strict with modules not built yet)
   2    runtime error (an input failed, a file or server could not be opened)
-  3    run: events went to the dead letters (a sink could not write them)
+  3    run: events went to the dead letters (a sink could not write them); dlq replay:
+       events failed again and went back to the dead letters
   141  stdout was closed before everything was written (e.g. `| head`), as for any
        Unix tool cut off by SIGPIPE"""
 
@@ -83,17 +84,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             try:
                 refuse_planned(config)
-                run_local_cluster(config, _config_path(args), workers)
+                kept = run_local_cluster(config, _config_path(args), workers)
             except LocalClusterError as error:
                 print(f"gp-celery: {error}", file=sys.stderr)
                 return EXIT_RUNTIME
-        else:
-            from gp_celery.embedded import run_embedded
+            return report_dead_letters(config, {"the workers": {"dead_lettered": kept}})
+        from gp_celery.embedded import run_embedded
 
-            runner = run_embedded(config)
-            if runner.output_closed:
-                return _stdout_closed(EXIT_OK)  # quietly, like any other reader of `| head`
-            return report_dead_letters(config, runner.pipeline.counters())
+        runner = run_embedded(config)
+        if runner.output_closed:
+            return _stdout_closed(EXIT_OK)  # quietly, like any other reader of `| head`
+        return report_dead_letters(config, runner.pipeline.counters())
     except PlannedModuleError as error:
         print(f"gp-celery: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -263,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="print Markdown: every module (MODULES.md is this output), or the one named",
     )
     modules.set_defaults(handler=cmd_modules)
+
+    from gp_celery.dlq.parser import add_dlq_parser
+
+    add_dlq_parser(commands, with_config)
     return parser
 
 

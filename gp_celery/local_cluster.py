@@ -216,7 +216,25 @@ def wait_until_drained(client: Any, queues: list[str], children: list[Child]) ->
         time.sleep(0.05)
 
 
-def run_local_cluster(config: PipelineConfig, config_path: str, workers: int) -> None:
+def keep_letters(client: Any, path: str) -> int:
+    """Move what the workers set aside out of the private Redis, which goes away with the
+    run, into ``Global: dead_letter_file``, where `gp-celery dlq` finds it as after an
+    embedded run; return how many events that was."""
+    from gp_celery.broker.letters import FileLetters, RedisLetters
+
+    fleet = RedisLetters(client)
+    records = fleet.read()
+    letters = [record.letter for record in records if record.letter is not None]
+    if letters:
+        FileLetters(path).send(letters)
+    fleet.remove([record for record in records if record.letter is not None])
+    return sum(len(letter.events) for letter in letters)
+
+
+def run_local_cluster(config: PipelineConfig, config_path: str, workers: int) -> int:
+    """Run until the input ends; return how many events went to the dead letters."""
+    from redis.exceptions import RedisError
+
     from gp_celery.app import app, use_settings
     from gp_celery.broker.redis import redis_client
     from gp_celery_inputs.listener.listen import listen
@@ -244,6 +262,14 @@ def run_local_cluster(config: PipelineConfig, config_path: str, workers: int) ->
                 time.sleep(0.05)
         finally:
             stop_workers(app, children, broker_alive=redis_child.process.poll() is None)
+            try:
+                kept = keep_letters(client, config.settings.dead_letter_file)
+            except (RedisError, OSError) as error:
+                log.error(  # noqa: TRY400 - a sentence; the run's own error follows
+                    "Could not move the dead letters out of the private Redis (%s).", error
+                )
+                kept = 0
+    return kept
 
 
 def stop_workers(app: Any, children: list[Child], broker_alive: bool) -> None:

@@ -83,7 +83,14 @@ def pipeline(config: str | Path | PipelineConfig) -> Pipeline:
             node.routes = [Route(OUT, None)]
     for node_id, writer in built.writers.items():
         collecting = _CollectingWriter(
-            writer.sink, writer.retries, writer.base_delay, writer.dead_letter, writer.sleep
+            writer.sink,
+            writer.retries,
+            writer.base_delay,
+            writer.dead_letter,
+            writer.sleep,
+            writer.stop_on_closed_output,
+            writer.max_delay,
+            writer.draw,
         )
         collecting.taken = []
         built.writers[node_id] = collecting

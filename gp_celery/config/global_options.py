@@ -93,4 +93,8 @@ class GlobalOptions(_Section):
     sink_retries: int = Field(default=5, ge=0, le=100)
     """How often a retriable sink failure is retried, with exponential backoff."""
     sink_retry_base_secs: float = Field(default=0.5, gt=0, le=60)
-    """First backoff delay; it doubles on every retry."""
+    """First backoff delay; it doubles on every retry, up to sink_retry_max_secs, and each
+    wait is jittered (between half and all of it) so writers that failed together do not
+    retry together."""
+    sink_retry_max_secs: float = Field(default=30, gt=0, le=3600)
+    """The longest backoff delay between two tries of a sink write."""

@@ -88,6 +88,7 @@ class Pipeline:
             settings.sink_retry_base_secs,
             dead_letter,
             stop_on_closed_output=self.stop_on_closed_output,
+            max_delay=settings.sink_retry_max_secs,
         )
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,17 @@ log = logging.getLogger(__name__)
 
 DeadLetter = Callable[[str, Batch, int], None]
 """Receives (node id, events already tagged with their error, attempts made)."""
+
+
+def backoff_delay(attempt: int, base: float, limit: float, draw: float) -> float:
+    """Seconds to wait before retry ``attempt + 1`` (``attempt`` counts from 0).
+
+    Exponential (``base`` doubles per retry) up to ``limit``, then jittered by ``draw``
+    (a number in [0, 1)) over the upper half of that: writers that failed together (a
+    fleet's workers when Elasticsearch answered 429) come back spread out instead of in one
+    burst, and none retries sooner than half the backoff."""
+    delay = min(limit, base * 2.0 ** min(attempt, 64))
+    return delay / 2 + delay / 2 * draw
 
 
 def failures_of_exception(error: Exception, size: int) -> list[Failure]:
@@ -33,6 +45,10 @@ class SinkWriter:
     stop_on_closed_output: bool = False
     """Embedded mode: a closed stdout ends the run (``OutputClosedError`` goes up) instead
     of dead-lettering everything after it."""
+    max_delay: float = 30.0
+    """The longest wait between two tries (Global: sink_retry_max_secs)."""
+    draw: Callable[[], float] = random.random
+    """Jitter source, a number in [0, 1) per retry; tests pass a fixed one."""
 
     def write(self, events: Batch) -> tuple[int, int]:
         """Write events; return (written, dead-lettered)."""
@@ -47,7 +63,7 @@ class SinkWriter:
             dead += self._dead_letter(pending, given_up, attempt + 1)
             if not retry:
                 break
-            delay = self.base_delay * 2**attempt
+            delay = backoff_delay(attempt, self.base_delay, self.max_delay, self.draw())
             log.warning(
                 "%s: %d of %d events failed to write (%s); retry %d/%d in %.1fs.",
                 self.sink.label,
