@@ -27,8 +27,10 @@ source s_tcp {{ syslog(ip("127.0.0.1") port({tcp}) transport("tcp")); }};
 source s_text {{ network(ip("127.0.0.1") port({text}) transport("tcp")); }};
 source s_udp {{ syslog(ip("127.0.0.1") port({udp}) transport("udp")); }};
 source s_unix {{ unix-dgram("{unix}"); }};
+source s_ustream {{ unix-stream("{ustream}"); }};
 destination d_file {{ file("{out}" template("{template}")); }};
-log {{ source(s_tcp); source(s_text); source(s_udp); source(s_unix); destination(d_file); }};
+log {{ source(s_tcp); source(s_text); source(s_udp); source(s_unix); source(s_ustream);
+    destination(d_file); }};
 """
 
 
@@ -49,8 +51,8 @@ class SyslogRecord:
 
 @dataclass
 class SyslogNg:
-    """A syslog-ng we started: octet-counted TCP (syslog()), newline TCP (network()), UDP
-    and a unix datagram socket, all written to one file."""
+    """A syslog-ng we started: octet-counted TCP (syslog()), newline TCP (network()), UDP,
+    a unix datagram and a unix stream socket, all written to one file."""
 
     workdir: Path
     tcp_port: int = field(default_factory=free_port)
@@ -61,6 +63,10 @@ class SyslogNg:
     @property
     def unix_path(self) -> str:
         return str(self.workdir / "log.sock")
+
+    @property
+    def unix_stream_path(self) -> str:
+        return str(self.workdir / "log-stream.sock")
 
     @property
     def out(self) -> Path:
@@ -86,6 +92,7 @@ class SyslogNg:
                 text=self.text_port,
                 udp=self.udp_port,
                 unix=self.unix_path,
+                ustream=self.unix_stream_path,
                 out=self.out,
                 template=TEMPLATE,
             )
@@ -114,7 +121,7 @@ class SyslogNg:
                 pass
         except OSError:
             return False
-        return Path(self.unix_path).exists()
+        return Path(self.unix_path).exists() and Path(self.unix_stream_path).exists()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

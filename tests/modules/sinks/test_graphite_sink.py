@@ -127,3 +127,18 @@ def test_formats_are_required_and_checked_at_load() -> None:
     with pytest.raises(BuildError, match="formats"):
         build("GraphiteSink", {"formats": ["unclosed $(x"]})
     assert build("output.Graphite", {"formats": ["a 1"]}).name == "GraphiteSink"
+
+
+def test_a_receiver_that_stops_reading_times_out_retriably() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        module = sink(server.getsockname()[1], ["gp.$(n) 1"], timeout_secs=1)
+        started = time.monotonic()
+        failures = module.write([{"n": "x" * 1000 + str(n)} for n in range(20_000)])
+        assert time.monotonic() - started < 10
+        assert failures
+        assert all(f.retriable for f in failures)
+        assert "TimeoutError" in failures[0].error
+    finally:
+        server.close()

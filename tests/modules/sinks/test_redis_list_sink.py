@@ -3,6 +3,8 @@ retriable connection loss, hostile events failing alone."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import orjson
@@ -183,3 +185,20 @@ def test_the_runner_retries_until_redis_is_back_and_dead_letters_the_rest(
     assert [orjson.loads(item)["n"] for item in client.lrange("logs", 0, -1)] == [0, 1, 2]
     assert [letter["n"] for letter in letters] == [3]
     assert "WRONGTYPE" in letters[0]["gambolputty"]["errors"][-1]["reason"]
+
+
+def test_a_busy_server_times_out_retriably(redis_server: RedisServer) -> None:
+    module = sink(redis_server, list="logs", timeout_secs=0.3)
+    assert module.write([{"data": "warm"}]) == []  # connected before the server gets busy
+    busy = threading.Thread(
+        target=lambda: redis_server.client().eval("for i = 1, 400000000 do end", 0)
+    )
+    busy.start()
+    time.sleep(0.1)
+    try:
+        failures = module.write([{"data": "slow"}])
+    finally:
+        busy.join()
+    assert [f.retriable for f in failures] == [True]
+    assert "Timeout" in failures[0].error
+    assert module.write([{"data": "again"}]) == []

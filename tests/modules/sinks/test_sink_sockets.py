@@ -127,13 +127,15 @@ VALUES = st.recursive(
         st.none(),
         st.booleans(),
     ),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 
 
 @given(st.lists(st.dictionaries(st.text(max_size=8), VALUES, max_size=5), max_size=8))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 def test_payloads_account_for_every_event_whatever_it_holds(events: list[dict[str, Any]]) -> None:
     for template in (None, expressions.compile_template("$(data) $(x)")):
         good, failures = event_payloads(events, template, 300, "limit")

@@ -80,6 +80,12 @@ def test_unix_datagram_socket_path(syslog_ng: SyslogNg) -> None:
     assert (record.message, record.program) == ("via unix", "gp-celery")
 
 
+def test_unix_stream_socket_with_newline_framing(syslog_ng: SyslogNg) -> None:
+    module = sink(syslog_ng, address=syslog_ng.unix_stream_path, framing="newline")
+    assert run(module, [{"data": "s1"}, {"data": "s2"}]) == []
+    assert [r.message for r in syslog_ng.wait_for_records(2)] == ["s1", "s2"]
+
+
 def test_newline_framing_fails_messages_with_a_newline_only(syslog_ng: SyslogNg) -> None:
     module = sink(syslog_ng, address=f"127.0.0.1:{syslog_ng.text_port}", framing="newline")
     failed = run(module, [{"data": "a\nb"}, {"data": "plain"}])
