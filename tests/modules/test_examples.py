@@ -20,6 +20,7 @@ from gp_celery.modules.base import Example, Sink
 from gp_celery.modules.registry import all_modules
 from gp_celery.testing import build, run
 from tests.modules.services import served
+from tests.modules.sinks.targets import sink_target
 
 CASES = [
     pytest.param(name, example, id=f"{name}-{index}")
@@ -57,8 +58,20 @@ def stored(name: str, example: Example, request: pytest.FixtureRequest) -> list[
     return [{"_index": hit["_index"], "_id": hit["_id"], **hit["_source"]} for hit in hits]
 
 
-def written(name: str, example: Example, root: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+def written(
+    name: str,
+    example: Example,
+    root: Path,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> Any:
     options = dict(example.options)
+    target = sink_target(name, options, request)  # a network sink writes to a real receiver
+    if target is not None:
+        sink = build(name, target.options)
+        assert run(sink, example.given) == []
+        sink.close()
+        return target.received()
     file_name = options.get("file_name")
     if isinstance(file_name, str) and file_name.startswith("/"):
         options["file_name"] = str(root) + file_name
@@ -83,7 +96,7 @@ def test_example(
         out = stored(name, example, request)
     elif issubclass(all_modules()[name], Sink):
         monkeypatch.chdir(tmp_path)  # a relative file_name lands here too
-        out = written(name, example, tmp_path, capsys)
+        out = written(name, example, tmp_path, capsys, request)
     else:
         out = run(build(name, served(example.options, request)), example.given)
     assert len(out) == len(example.expect)
