@@ -64,9 +64,11 @@ def busy_pool_child(worker: Worker) -> int:
     def one_is_busy() -> bool:
         children = [psutil.Process(pid) for pid in worker.pool_children()]
         before = [sum(child.cpu_times()[:2]) for child in children]
-        time.sleep(0.1)
+        time.sleep(0.3)
         after = [sum(child.cpu_times()[:2]) for child in children]
-        found[:] = [c.pid for c, b, a in zip(children, before, after, strict=True) if a - b > 0.05]
+        # A fifth of a core: an idle process uses none, a busy one gets at least that even
+        # when other processes load the machine (half a core was missed under load).
+        found[:] = [c.pid for c, b, a in zip(children, before, after, strict=True) if a - b > 0.06]
         return bool(found)
 
     wait_for(one_is_busy, 20, "a pool process busy with a batch")
