@@ -1,4 +1,4 @@
-"""FileSink's file_name: strftime (UTC) on the literal text, then $(field) per event, checked.
+"""Sink paths (FileSink, WebHdfsSink): strftime (UTC) on the literal text, then $(field), checked.
 
 strftime runs only on the text between field references, so neither ``$(field)`` nor
 GambolPutty's ``%(field)s`` can be mangled by it, and a field value is never seen by
