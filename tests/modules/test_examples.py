@@ -1,6 +1,7 @@
 """Every module's documented examples (what `gp-celery modules NAME` shows) do what they say.
 
-For a sink, ``expect`` is what it wrote (to stdout or to files), read back as the events an
+For a sink, ``expect`` is what it wrote (to stdout, to files, or to the real receiver that
+tests/modules/sink_receivers.py starts for a network sink), read back as the events an
 input would make of it: each JSON line as its object with ``json_lines: true``, any other
 line as ``{"data": line}``. Nothing may fail. An absolute ``file_name`` is written under a
 temporary directory, so examples can show real paths.
@@ -19,6 +20,7 @@ from gp_celery.modules.base import Example, Sink
 from gp_celery.modules.registry import all_modules
 from gp_celery.testing import build, run
 from tests.modules.services import served
+from tests.modules.sink_receivers import RECEIVERS
 
 CASES = [
     pytest.param(name, example, id=f"{name}-{index}")
@@ -46,6 +48,12 @@ def read_back(options: dict[str, Any], text: str) -> list[Event]:
 
 def written(name: str, example: Example, root: Path, capsys: pytest.CaptureFixture[str]) -> Any:
     options = dict(example.options)
+    if name in RECEIVERS:  # a network sink: what a real receiver got
+        with RECEIVERS[name](options) as (options, received):
+            sink = build(name, options)
+            assert run(sink, example.given) == []
+            sink.close()
+            return received(len(example.expect))
     file_name = options.get("file_name")
     if isinstance(file_name, str) and file_name.startswith("/"):
         options["file_name"] = str(root) + file_name
