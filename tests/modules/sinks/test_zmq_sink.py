@@ -10,6 +10,8 @@ from typing import Any
 import msgpack
 import pytest
 import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gp_celery.config import parse_config
 from gp_celery.event import errors_of
@@ -208,3 +210,28 @@ def test_runs_in_a_pipeline_with_the_lumbermill_name(context: zmq.Context[Any]) 
     built = pipeline(parse_config(config))
     run(built, [{"data": "through the pipeline"}])
     assert receive(pull, 1) == [b"through the pipeline"]
+
+
+VALUES = st.recursive(
+    st.one_of(st.none(), st.text(), st.binary(), st.integers(), st.floats(), st.booleans()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(values=st.lists(VALUES, min_size=1, max_size=20))
+def test_any_event_is_sent_or_failed_never_lost(
+    context: zmq.Context[Any], values: list[Any]
+) -> None:
+    pull, port = bound(context)
+    module = sink(port)
+    events = [{"data": value, "n": n} for n, value in enumerate(values)]
+    failed = {failure.index for failure in module.write(events)}
+    got = [msgpack.unpackb(m, raw=False)["n"] for m in receive(pull, len(values) - len(failed))]
+    assert sorted(got + sorted(failed)) == list(range(len(values)))
+    pull.close(linger=0)
