@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from gp_celery.config import parse_config
 from gp_celery.event import errors_of
 from gp_celery.modules.sinks.web_hdfs_sink import is_retriable
+from gp_celery.pipeline.sink_writer import SinkWriter
 from gp_celery.testing import BuildError, build, pipeline, run
 from tests.conftest import free_port
 from tests.stand_ins.webhdfs import WebHdfsStandIn, webhdfs_stand_in
@@ -266,3 +267,20 @@ def test_any_field_values_in_the_path_are_written_or_failed_never_lost(
         for line in data.decode().splitlines()
     ]
     assert sorted(written + sorted(failed)) == list(range(len(values)))
+
+
+def test_the_runner_retries_a_held_lease_and_dead_letters_a_refusal(hdfs: WebHdfsStandIn) -> None:
+    letters: list[tuple[str, list[dict[str, Any]], int]] = []
+    module = sink(hdfs)
+    writer = SinkWriter(module, 3, 0.0, lambda node, batch, n: letters.append((node, batch, n)))
+    writer.sleep = lambda _secs: None
+    hdfs.inject("APPEND", 403, "AlreadyBeingCreatedException", times=2)
+    assert writer.write([{"data": "a"}, {"data": "b"}]) == (2, 0)
+    assert hdfs.read("/logs/events.log") == b"a\nb\n"
+    hdfs.inject("APPEND", 403, "AccessControlException", times=5)
+    assert writer.write([{"data": "c"}]) == (0, 1)
+    [(_node, [event], attempts)] = letters
+    assert event["data"] == "c"
+    assert attempts == 1  # not retriable: dead-lettered at once, whole, with its error
+    assert "AccessControlException" in errors_of(event)[0]["reason"]
+    assert hdfs.read("/logs/events.log") == b"a\nb\n"
