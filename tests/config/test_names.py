@@ -193,8 +193,8 @@ def test_lumbermill_directory_must_be_the_modules_family() -> None:
         ("Beats", "Beats", "input"),
         ("BeatsServer", "Beats", "input"),
         ("input.Beats", "Beats", "input"),
-        ("KafkaSink", "KafkaSink", "sink"),
-        ("output.Kafka", "KafkaSink", "sink"),
+        ("SQSSink", "SQSSink", "sink"),
+        ("output.SQS", "SQSSink", "sink"),
         ("MongoDbSink", "MongoDbSink", "sink"),
         ("output.MongoDb", "MongoDbSink", "sink"),
         ("ZabbixSink", "ZabbixSink", "sink"),
@@ -239,7 +239,7 @@ def test_modules_no_issue_builds_say_what_to_use_instead(name: str, words: str) 
     assert words in note
 
 
-@pytest.mark.parametrize("name", ["File", "KafkaSink", "Cache", "Noop", "Beats"])
+@pytest.mark.parametrize("name", ["File", "SQSSink", "Cache", "Noop", "Beats"])
 def test_modules_a_later_issue_builds_have_no_instead_note(name: str) -> None:
     assert planned_note(name) is None
 

@@ -1,6 +1,8 @@
 """Every module's documented examples (what `gp-celery modules NAME` shows) do what they say.
 
-For a sink, ``expect`` is what it wrote (to stdout or to files), read back as the events an
+For a sink, ``expect`` is what it wrote (to stdout, to files, or to the real receiver that
+tests/modules/sinks/targets.py or tests/modules/sink_receivers.py starts for a network
+sink), read back as the events an
 input would make of it: each JSON line as its object with ``json_lines: true``, any other
 line as ``{"data": line}``; for ElasticSearchSink, the documents in the Elasticsearch stand-in.
 Nothing may fail. An absolute ``file_name`` is written under a
@@ -20,6 +22,7 @@ from gp_celery.modules.base import Example, Sink
 from gp_celery.modules.registry import all_modules
 from gp_celery.testing import build, run
 from tests.modules.services import served
+from tests.modules.sink_receivers import RECEIVERS
 from tests.modules.sinks.targets import sink_target
 
 CASES = [
@@ -72,6 +75,12 @@ def written(
         assert run(sink, example.given) == []
         sink.close()
         return target.received()
+    if name in RECEIVERS:  # a network sink: what a real receiver got
+        with RECEIVERS[name](options) as (options, received):
+            sink = build(name, options)
+            assert run(sink, example.given) == []
+            sink.close()
+            return received(len(example.expect))
     file_name = options.get("file_name")
     if isinstance(file_name, str) and file_name.startswith("/"):
         options["file_name"] = str(root) + file_name

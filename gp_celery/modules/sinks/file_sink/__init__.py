@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
-import importlib
+import os
 import time
 from collections.abc import Callable, Sequence
 
 from gp_celery.event import Batch, Event
 from gp_celery.modules.base import Example, Failure, Sink
 from gp_celery.modules.registry import register
+from gp_celery.modules.sinks.compression import compressor
 from gp_celery.modules.sinks.encoding import (
     Encoded,
     encode_json_lines,
@@ -18,7 +18,8 @@ from gp_celery.modules.sinks.encoding import (
 )
 from gp_celery.modules.sinks.file_sink.handles import FileHandles
 from gp_celery.modules.sinks.file_sink.options import FileSinkOptions
-from gp_celery.modules.sinks.file_sink.paths import PathTemplate
+from gp_celery.modules.sinks.file_sink.rotation import RotationPolicy, rotate, rotation_due
+from gp_celery.modules.sinks.paths import PathTemplate
 
 __all__ = ["FileSink", "FileSinkOptions"]
 
@@ -45,6 +46,14 @@ class FileSink(Sink[FileSinkOptions]):
     events non-retriable failures (dead-lettered, not lost). A missing field inside a
     component renders as '' (GambolPutty wrote the raw '%(field)s'). A failed write is cut
     back from the file, so a retry neither duplicates half a batch nor breaks a gzip stream.
+
+    Rotation (not in GambolPutty, which only named files by date): ``rotate_bytes`` and
+    ``rotate_every_secs`` rename a file to ``<name>.<UTC time>`` just before a batch would
+    take it past the size or when it was last written in an earlier clock period, so no
+    batch is split between files; ``gzip_rotated`` compresses the rotated file and
+    ``max_rotated_files`` deletes the oldest. Rotation assumes one process writes a path
+    (FileSink is not forkable in GambolPutty either); a failed rotation is logged and the
+    batch is appended all the same.
     """
 
     aliases = ("output.File",)
@@ -61,6 +70,19 @@ class FileSink(Sink[FileSinkOptions]):
             expect=[{"data": "GET / 200", "http_status": 200}],
             note="Appends each whole event, metadata included, as one JSON line.",
         ),
+        Example(
+            options={
+                "file_name": "/var/log/gp/events.log",
+                "rotate_bytes": 100_000_000,
+                "rotate_every_secs": 86400,
+                "gzip_rotated": True,
+                "max_rotated_files": 7,
+            },
+            given=[{"data": "GET / 200"}],
+            expect=[{"data": "GET / 200"}],
+            note="Rotates events.log at 100 MB and at midnight UTC to a gzipped "
+            "events.log.<UTC time>.gz, keeping the newest seven.",
+        ),
     ]
 
     def setup(self) -> None:
@@ -70,18 +92,17 @@ class FileSink(Sink[FileSinkOptions]):
         self._encode: Callable[[Sequence[Event]], Encoded] = (
             encode_json_lines if options.json_lines else self._encode_format
         )
-        self._compress = self._compressor(options.compress)
+        self._compress = compressor(options.compress)
+        self._rotation: RotationPolicy | None = None
+        if options.rotate_bytes is not None or options.rotate_every_secs is not None:
+            self._rotation = RotationPolicy(
+                options.rotate_bytes,
+                options.rotate_every_secs,
+                options.gzip_rotated,
+                options.max_rotated_files,
+            )
         self._clock = 0.0  # the runner's clock, as last seen in tick()
         self._last_sync = 0.0
-
-    @staticmethod
-    def _compressor(kind: str | None) -> Callable[[bytes], bytes] | None:
-        if kind == "gzip":
-            return lambda payload: gzip.compress(payload, compresslevel=6, mtime=0)
-        if kind == "snappy":
-            snappy = importlib.import_module("snappy")  # checked at load
-            return lambda payload: bytes(snappy.StreamCompressor().compress(payload))
-        return None
 
     def _encode_format(self, events: Sequence[Event]) -> Encoded:
         return encode_rendered(events, self.options.format)
@@ -111,6 +132,8 @@ class FileSink(Sink[FileSinkOptions]):
             return failures
         if self._compress is not None:
             payload = self._compress(payload)
+        if self._rotation is not None:
+            self._rotate_if_due(self._rotation, path, len(payload))
         try:
             self._handles.append(path, payload, self._clock)
         except OSError as error:
@@ -129,6 +152,27 @@ class FileSink(Sink[FileSinkOptions]):
                 if at not in failed
             ]
         return failures
+
+    def _rotate_if_due(self, policy: RotationPolicy, path: str, incoming: int) -> None:
+        """Rotate ``path`` before ``incoming`` bytes are appended, when the policy says so.
+        A failed rotation is logged and the batch is appended all the same: a file past
+        its limit is better than events held back."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return  # no file yet (or one the append will report on)
+        now = time.time()
+        why = rotation_due(policy, stat.st_size, stat.st_mtime, incoming, now)
+        if why is None:
+            return
+        self._handles.close(path)
+        try:
+            target = rotate(policy, path, why, stat.st_mtime, now)
+        except OSError as error:
+            self.warn_limited("rotate", "rotating %s failed (%s); appending to it.", path, error)
+            return
+        self.stats.incr("rotations")
+        self.log.info("%s: rotated %s to %s (%s).", self.label, path, target, why)
 
     def tick(self, now: float) -> Batch:
         self._clock = now

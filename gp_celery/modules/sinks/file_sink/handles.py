@@ -98,6 +98,11 @@ class FileHandles:
             if now - handle.last_used >= idle_secs or _replaced(path, handle.file):
                 self._close(path)
 
+    def close(self, path: str) -> None:
+        """Close ``path`` if it is open (before it is renamed)."""
+        if path in self._open:
+            self._close(path)
+
     def close_all(self) -> None:
         """Close everything (call sync() first to make the data durable)."""
         for path in list(self._open):

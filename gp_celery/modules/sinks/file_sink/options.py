@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from typing import Any, Literal
 
@@ -10,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gp_celery import expressions
 from gp_celery.modules.base import Options
+from gp_celery.modules.sinks.compression import check_compression
 from gp_celery.modules.sinks.timed_template import strftime_literals
 from gp_celery.modules.types import Template
 
@@ -33,6 +33,15 @@ class FileSinkOptions(Options):
     """Files kept open at once; the least recently used is closed beyond that."""
     idle_close_secs: float = Field(default=60, gt=0)
     """Close a file not written for this long (e.g. yesterday's file)."""
+    rotate_bytes: int | None = Field(default=None, ge=1)
+    """Rotate a file before a batch would take it past this size; None: never by size."""
+    rotate_every_secs: float | None = Field(default=None, gt=0)
+    """Rotate a file last written in an earlier UTC-aligned period of this length (3600:
+    hourly, 86400: daily at midnight UTC); None: never by time."""
+    gzip_rotated: bool = False
+    """gzip each file once it is rotated (name + '.gz')."""
+    max_rotated_files: int | None = Field(default=None, ge=1)
+    """Keep this many rotated files per path and delete older ones; None: keep all."""
 
     @field_validator("file_name")
     @classmethod
@@ -48,12 +57,20 @@ class FileSinkOptions(Options):
     @field_validator("compress")
     @classmethod
     def _check_compress(cls, compress: str | None) -> str | None:
-        if compress == "snappy" and importlib.util.find_spec("snappy") is None:
+        return check_compression(compress)
+
+    @model_validator(mode="after")
+    def _rotation_needs_a_trigger(self) -> FileSinkOptions:
+        rotates = self.rotate_bytes is not None or self.rotate_every_secs is not None
+        for name in ("gzip_rotated", "max_rotated_files"):
+            if getattr(self, name) not in (None, False) and not rotates:
+                raise ValueError(f"'{name}' needs 'rotate_bytes' or 'rotate_every_secs'")
+        if self.gzip_rotated and self.compress is not None:
             raise ValueError(
-                "compress 'snappy' is not supported: python-snappy is not installed "
-                "(pip install python-snappy), or use 'gzip'"
+                "set 'compress' or 'gzip_rotated', not both (the files are "
+                "compressed as they are written already)"
             )
-        return compress
+        return self
 
     @model_validator(mode="before")
     @classmethod

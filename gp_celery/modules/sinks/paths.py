@@ -1,4 +1,4 @@
-"""FileSink's file_name: strftime (UTC) on the literal text, then $(field) per event, checked
+"""Sink paths (FileSink, WebHdfsSink): strftime (UTC) on the literal text, then $(field), checked
 (``strftime_literals``, shared with other sinks, says how strftime spares field references).
 """
 
