@@ -26,14 +26,34 @@ def text_of(module: Module[Any], event: Event, path: FieldPath) -> str | None:
     if value is MISSING:
         module.stats.incr("missing_source")
         return None
+    return as_text(module, event, path.dotted, value)
+
+
+def as_text(
+    module: Module[Any], event: Event, field: str, value: Any, *, lossy: str = ""
+) -> str | None:
+    """``value`` (of ``field``) as text, or None after tagging the event.
+
+    A str (subclass too) is text; bytes are decoded as UTF-8. Invalid UTF-8 tags the event:
+    with ``lossy`` (what happens next, e.g. 'matched') it is decoded with U+FFFD and the
+    parser goes on, else None. Anything else (a number, None, a list, a map, a missing
+    field) tags the event and gives None.
+    """
+    if isinstance(value, str):
+        return value if type(value) is str else str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
         try:
-            return bytes(value).decode("utf-8")
+            return raw.decode("utf-8")
         except UnicodeDecodeError as error:
             where = f"{error.reason} at byte {error.start}"
-            module.fail(event, f"'{path.dotted}' is not valid UTF-8 ({where})")
-            return None
-    module.fail(event, f"'{path.dotted}' is {type(value).__name__}, not text")
+            then = f"; {lossy} with U+FFFD" if lossy else ""
+            module.fail(event, f"'{field}' is not valid UTF-8 ({where}){then}")
+            return raw.decode("utf-8", errors="replace") if lossy else None
+    if value is MISSING:
+        module.fail(event, f"'{field}' is missing")
+    else:
+        module.fail(event, f"'{field}' is {type(value).__name__}, not text")
     return None
 
 

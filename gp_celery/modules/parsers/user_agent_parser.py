@@ -10,6 +10,7 @@ from pydantic import Field
 
 from gp_celery.event import MISSING, Batch, Event, FieldPath, field_path
 from gp_celery.modules.base import Example, Options, Parser
+from gp_celery.modules.parsers.text import as_text
 from gp_celery.modules.registry import register
 from gp_celery.modules.types import FieldName, FieldNames
 
@@ -255,15 +256,5 @@ class UserAgentParser(Parser[UserAgentParserOptions]):
         return events
 
     def _text(self, event: Event, source: FieldPath, value: Any) -> str | None:
-        """A str subclass or UTF-8 bytes as text; anything else tags the event (None)."""
-        if isinstance(value, str):
-            return str(value)
-        if isinstance(value, (bytes, bytearray)):
-            try:
-                return bytes(value).decode("utf-8")
-            except UnicodeDecodeError as error:
-                where = f"{error.reason} at byte {error.start}"
-                self.fail(event, f"'{source.dotted}' is not valid UTF-8 ({where})")
-                return None
-        self.fail(event, f"'{source.dotted}' is {type(value).__name__}, not text")
-        return None
+        """A str (subclass too) or UTF-8 bytes as text; anything else tags the event (None)."""
+        return as_text(self, event, source.dotted, value)

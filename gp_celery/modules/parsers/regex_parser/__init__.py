@@ -22,6 +22,7 @@ from gp_celery.modules.parsers.regex_parser.rules import (
     Searcher,
     parse_rules,
 )
+from gp_celery.modules.parsers.text import as_text
 from gp_celery.modules.registry import register
 from gp_celery.modules.types import FieldName
 
@@ -271,22 +272,7 @@ class RegexParser(Parser[RegexParserOptions]):
 
     def _text_of(self, event: Event, value: Any) -> str | None:
         """The source value as text, or None after tagging the event."""
-        field = self.options.source_field
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            raw = bytes(value)
-            try:
-                return raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                where = f"{error.reason} at byte {error.start}"
-                self.fail(event, f"'{field}' is not valid UTF-8 ({where}); matched with U+FFFD")
-                return raw.decode("utf-8", errors="replace")
-        if value is MISSING:
-            self.fail(event, f"'{field}' is missing")
-        else:
-            self.fail(event, f"'{field}' is {type(value).__name__}, not text")
-        return None
+        return as_text(self, event, self.options.source_field, value, lossy="matched")
 
     def _over_budget(self, event: Event, name: str) -> None:
         budget = self.options.match_budget_secs

@@ -8,12 +8,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import field_validator
 
-from gp_celery.event import MISSING, Batch, Event, field_path
+from gp_celery.event import Batch, Event, field_path
 from gp_celery.modules.base import Example, Options, Parser, State
 from gp_celery.modules.parsers.syslog_names import FACILITIES, SEVERITIES
 from gp_celery.modules.parsers.syslog_parser.common import MAX_PRI, SyslogError
 from gp_celery.modules.parsers.syslog_parser.rfc3164 import Clock, parse_rfc3164
 from gp_celery.modules.parsers.syslog_parser.rfc5424 import parse_rfc5424
+from gp_celery.modules.parsers.text import as_text
 from gp_celery.modules.registry import register
 from gp_celery.modules.types import FieldName
 
@@ -166,23 +167,8 @@ class SyslogParser(Parser[SyslogParserOptions]):
 
     def _text_of(self, event: Event) -> str | None:
         """The source value as text, or None after tagging the event."""
-        field = self.options.source_field
         value = self._path.get(event)
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            raw = bytes(value)
-            try:
-                return raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                where = f"{error.reason} at byte {error.start}"
-                self.fail(event, f"'{field}' is not valid UTF-8 ({where}); parsed with U+FFFD")
-                return raw.decode("utf-8", errors="replace")
-        if value is MISSING:
-            self.fail(event, f"'{field}' is missing")
-        else:
-            self.fail(event, f"'{field}' is {type(value).__name__}, not text")
-        return None
+        return as_text(self, event, self.options.source_field, value, lossy="parsed")
 
 
 def _utc_now() -> datetime:
