@@ -14,9 +14,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from gp_celery.broker.letters import DEAD_LETTER_KEY
-from tests.conftest import RedisServer, StartWorker, wait_for
-from tests.distributed.conftest import StartListener, line, write_config
+from tests.conftest import RedisServer, StartWorker, free_port, wait_for
+from tests.distributed.conftest import (
+    FAST_BATCHES,
+    WORKER_ENV,
+    StartListener,
+    line,
+    send_lines,
+    write_config,
+)
+from tests.e2e.conftest import gp
 from tests.stand_ins.es_server import EsServer, start_stand_in
 
 INDEX = "fleet-faults"
@@ -106,3 +116,68 @@ def test_elasticsearch_down_for_a_while_pauses_the_listener_and_every_line_lands
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_server_down_past_the_retry_limit_dead_letters_in_redis_and_a_replay_writes_once(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    start_worker: StartWorker,
+    start_listener: StartListener,
+) -> None:
+    port = free_port()  # nothing listens there until the replay
+    config = write_config(
+        tmp_path,
+        f"""{FAST_BATCHES}   sink_retries: 2
+   sink_retry_base_secs: 0.05
+   sink_retry_max_secs: 0.1
+- TcpServer:
+   interface: 127.0.0.1
+   port: 0
+- ElasticSearchSink:
+   id: es
+   nodes: [127.0.0.1:{port}]
+   index_name: {INDEX}
+""",
+    )
+    start_worker(config, redis_server.url, env=WORKER_ENV)
+    listener = start_listener(config, redis_server.url)
+    count = 300
+    send_lines(listener.port, (line(n) for n in range(count)))
+    broker = redis_server.client()
+
+    def dead_events() -> int:
+        return sum(
+            len(orjson.loads(raw)["events"]) for raw in broker.lrange(DEAD_LETTER_KEY, 0, -1)
+        )
+
+    wait_for(lambda: dead_events() >= count, 60, f"{count} dead-lettered events")
+    assert dead_events() == count
+    letters = [orjson.loads(raw) for raw in broker.lrange(DEAD_LETTER_KEY, 0, -1)]
+    assert {(letter["node"], letter["attempts"]) for letter in letters} == {("es", 3)}
+    ids = {event["gambolputty"]["event_id"] for letter in letters for event in letter["events"]}
+    assert len(ids) == count
+
+    url = redis_server.url
+    listed = gp("dlq", "list", "-c", str(config), "--broker", url, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr.decode()
+    out = listed.stdout.decode()
+    assert out.splitlines()[0].endswith(f"{len(letters)} records, {count} events."), out
+    assert re.search(rf"failed\s+es\s+{len(letters)}\s+{count}\s", out), out
+
+    es = start_stand_in(tmp_path, port=port)
+    try:
+        replay = gp("dlq", "replay", "-c", str(config), "--broker", url, cwd=tmp_path)
+        assert replay.returncode == 0, replay.stderr.decode()[-2000:]
+        assert (
+            replay.stdout.decode()
+            .splitlines()[-1]
+            .endswith(f"written es {count}; 0 went back to the dead letters.")
+        ), replay.stdout.decode()
+        documents = _documents(es)
+        assert set(documents) == ids  # once each, under the id it had
+        lines = Counter(int(LINE.match(doc["data"]).group(1)) for doc in documents.values())  # type: ignore[union-attr]
+        assert lines == Counter(range(count))
+        assert broker.llen(DEAD_LETTER_KEY) == 0
+    finally:
+        es.stop()
+    assert listener.terminate() == 0
