@@ -125,10 +125,11 @@ class EsServer:
             self.process.wait(timeout=10)
 
 
-def start_stand_in(workdir: Path, *args: str) -> EsServer:
-    """The stand-in as a subprocess on a free loopback port; fails loudly if it does not
-    answer. ``args`` go to its command line (--user, --api-key, --certfile ...)."""
-    port = free_port()
+def start_stand_in(workdir: Path, *args: str, port: int | None = None) -> EsServer:
+    """The stand-in as a subprocess on a free loopback port (or ``port``: a restart where
+    the one stopped listened); fails loudly if it does not answer. ``args`` go to its
+    command line (--user, --api-key, --certfile ...)."""
+    port = port or free_port()
     log = workdir / f"es-stand-in-{port}.log"
     scheme = "https" if "--certfile" in args else "http"
     with log.open("wb") as out:
