@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from gp_celery.framing import Framing
 
 if TYPE_CHECKING:
     from gp_celery.config import NodeSpec, PipelineConfig
-
-BINARY_PARSERS: Final = frozenset({"CollectdParser", "InflateParser", "NetFlowParser"})
-"""Parsers that read a datagram's bytes as they came (collectd and NetFlow packets, GELF's
-gzip)."""
 
 
 def feeds_msgpack_stream(config: PipelineConfig, spec: NodeSpec) -> bool:
@@ -27,11 +23,12 @@ def feeds_msgpack_stream(config: PipelineConfig, spec: NodeSpec) -> bool:
 
 
 def feeds_binary_parser(config: PipelineConfig, spec: NodeSpec) -> bool:
-    """Does this input send to a parser of binary data (BINARY_PARSERS)?"""
-    return any(
-        config.node(receiver.target).type_name in BINARY_PARSERS
-        for receiver in spec.receivers or []
-    )
+    """Does this input send to a parser of binary packets (``reads_raw_datagrams``)?"""
+    for receiver in spec.receivers or []:
+        module = config.node(receiver.target).module
+        if module is not None and getattr(module, "reads_raw_datagrams", False):
+            return True
+    return False
 
 
 def framing_of(config: PipelineConfig, spec: NodeSpec, framing: Framing) -> Framing:

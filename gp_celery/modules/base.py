@@ -204,6 +204,9 @@ class Parser(Module[OptionsT]):
     """Turns raw text or bytes into fields."""
 
     family: ClassVar[Family] = "parser"
+    reads_raw_datagrams: ClassVar[bool] = False
+    """A parser of binary packets (collectd, NetFlow, gzip): a UdpServer feeding it hands
+    each datagram over whole, unstripped, its bytes kept (see config/framing.py)."""
 
 
 class Modifier(Module[OptionsT]):

@@ -101,6 +101,7 @@ class InflateParser(Parser[InflateParserOptions]):
     """
 
     aliases = ("parser.Inflate",)
+    reads_raw_datagrams = True
     examples = [
         Example(
             options={"source_fields": "gzip-compressed"},

@@ -65,6 +65,7 @@ class CollectdParser(CodecParser[CollectdParserOptions]):
     """
 
     aliases = ("parser.Collectd",)
+    reads_raw_datagrams = True
     examples = [
         Example(
             options={},

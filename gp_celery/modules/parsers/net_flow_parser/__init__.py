@@ -81,6 +81,7 @@ class NetFlowParser(Parser[NetFlowParserOptions]):
     """
 
     aliases = ("parser.NetFlow",)
+    reads_raw_datagrams = True
     state: ClassVar[State] = "any"
     examples = [
         Example(
