@@ -1,8 +1,7 @@
 """Every module's documented examples (what `gp-celery modules NAME` shows) do what they say.
 
 For a sink, ``expect`` is what it wrote (to stdout, to files, or to the real receiver that
-tests/modules/sinks/targets.py or tests/modules/sink_receivers.py starts for a network
-sink), read back as the events an
+tests/modules/sinks/targets.py starts for a network sink), read back as the events an
 input would make of it: each JSON line as its object with ``json_lines: true``, any other
 line as ``{"data": line}``; for ElasticSearchSink, the documents in the Elasticsearch stand-in.
 Nothing may fail. An absolute ``file_name`` is written under a
@@ -22,7 +21,6 @@ from gp_celery.modules.base import Example, Sink
 from gp_celery.modules.registry import all_modules
 from gp_celery.testing import build, run
 from tests.modules.services import served
-from tests.modules.sink_receivers import RECEIVERS
 from tests.modules.sinks.targets import sink_target
 
 CASES = [
@@ -69,18 +67,13 @@ def written(
     request: pytest.FixtureRequest,
 ) -> Any:
     options = dict(example.options)
-    target = sink_target(name, options, request)  # a network sink writes to a real receiver
+    # A network sink writes to a real receiver.
+    target = sink_target(name, options, request, len(example.expect))
     if target is not None:
         sink = build(name, target.options)
         assert run(sink, example.given) == []
         sink.close()
         return target.received()
-    if name in RECEIVERS:  # a network sink: what a real receiver got
-        with RECEIVERS[name](options) as (options, received):
-            sink = build(name, options)
-            assert run(sink, example.given) == []
-            sink.close()
-            return received(len(example.expect))
     file_name = options.get("file_name")
     if isinstance(file_name, str) and file_name.startswith("/"):
         options["file_name"] = str(root) + file_name

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ import orjson
 import pytest
 
 from gp_celery.event import Event
+from tests.modules.sink_receivers import RECEIVERS
 from tests.modules.sinks.servers import DatagramReceiver, LineCollector, start_syslog_ng
 
 
@@ -100,12 +102,26 @@ def _logger(options: dict[str, Any], request: pytest.FixtureRequest) -> Target:
     )
 
 
+def _from_receiver(
+    name: str, options: dict[str, Any], request: pytest.FixtureRequest, expected: int
+) -> Target:
+    """A receiver of tests/modules/sink_receivers.py (a context manager that waits for a
+    count), kept open until the test ends."""
+    stack = ExitStack()
+    request.addfinalizer(stack.close)
+    options, received = stack.enter_context(RECEIVERS[name](options))
+    return Target(options, lambda: received(expected))
+
+
 def sink_target(
-    name: str, options: dict[str, Any], request: pytest.FixtureRequest
+    name: str, options: dict[str, Any], request: pytest.FixtureRequest, expected: int
 ) -> Target | None:
-    """The receiver for a network sink's example, or None for sinks that write files/stdout."""
+    """The receiver for a network sink's example (which should get ``expected`` events), or
+    None for sinks that write files/stdout."""
     if name in ("RedisListSink", "RedisChannelSink"):
         return _redis(name, options, request)
+    if name in RECEIVERS:
+        return _from_receiver(name, options, request, expected)
     makers = {
         "UdpSink": _udp,
         "SyslogSink": _syslog,
