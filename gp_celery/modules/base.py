@@ -11,9 +11,9 @@ import logging
 import time
 import typing
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -234,8 +234,16 @@ class Sink(Module[OptionsT]):
         raise NotImplementedError
 
 
-Emit = Callable[[list[Piece]], Awaitable[None]]
-"""What an input calls with pieces of whole records; awaits while backpressure says stop."""
+class Emit(Protocol):
+    """What an input calls with pieces of whole records; awaits while backpressure says stop.
+
+    ``mark``: where the source stands once these pieces are taken (a Redis item, a Kafka
+    offset, a file offset). When every piece emitted up to it is delivered (published to
+    the broker, or through embedded mode's pipeline), ``Input.delivered(mark)`` is called,
+    marks in the order they were emitted; a mark may come with no pieces.
+    """
+
+    def __call__(self, pieces: list[Piece], mark: object = None) -> Awaitable[None]: ...
 
 
 class Input(Module[OptionsT]):
@@ -268,6 +276,11 @@ class Input(Module[OptionsT]):
     async def serve(self, emit: Emit) -> None:
         """Receive until the source ends or the task is cancelled."""
         raise NotImplementedError
+
+    async def delivered(self, mark: object) -> None:
+        """Everything emitted up to ``mark`` is delivered: a source that can be told so
+        (remove a Redis item, commit a Kafka offset, save a file offset) is told now, so a
+        killed process loses nothing and repeats at most what was not yet delivered."""
 
     def process(self, events: Batch) -> Batch:
         return events

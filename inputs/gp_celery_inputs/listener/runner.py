@@ -38,13 +38,19 @@ class Chunker:
         self.max_age = chunk_ms / 1000
         self.pending: list[Piece] = []
         self.pending_bytes = 0
+        self.pending_marks: list[object] = []
+        """Marks of pending pieces: passed to ``module.delivered`` once their chunk is."""
         self.oldest = 0.0
         self.delivering: Chunk | None = None
         """The chunk being delivered right now (for an honest count at a forced exit)."""
         self._lock = asyncio.Lock()
 
-    async def emit(self, pieces: list[Piece]) -> None:
+    async def emit(self, pieces: list[Piece], mark: object = None) -> None:
         """Add pieces; a full chunk is delivered before this returns (backpressure)."""
+        if mark is not None:
+            if not self.pending and not self.pending_marks:
+                self.oldest = time.monotonic()
+            self.pending_marks.append(mark)
         if not pieces:
             return
         if not self.pending:
@@ -55,23 +61,26 @@ class Chunker:
             await self.flush()
 
     async def flush_if_old(self, now: float) -> None:
-        if self.pending and now - self.oldest >= self.max_age and not self._lock.locked():
+        waiting = self.pending or self.pending_marks
+        if waiting and now - self.oldest >= self.max_age and not self._lock.locked():
             await self.flush()
 
     async def flush(self) -> None:
         """Deliver what is pending now. One delivery at a time: a timer's flush must not
         overtake (or merge with) a chunk that emit() is still delivering."""
         async with self._lock:
-            if not self.pending:
-                return
             module = self.module
-            chunk = Chunk(module.node_id, module.name, module.framing, self.pending)
-            self.pending, self.pending_bytes = [], 0
-            self.delivering = chunk
-            try:
-                await self.deliver(chunk)
-            finally:
-                self.delivering = None
+            marks, self.pending_marks = self.pending_marks, []
+            if self.pending:
+                chunk = Chunk(module.node_id, module.name, module.framing, self.pending)
+                self.pending, self.pending_bytes = [], 0
+                self.delivering = chunk
+                try:
+                    await self.deliver(chunk)
+                finally:
+                    self.delivering = None
+            for mark in marks:
+                await module.delivered(mark)
 
     def pending_records(self) -> int:
         """Records not yet handed to ``deliver``."""

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
+
+import pytest
 
 from gp_celery.framing import Chunk, Piece, decode_chunk
 from gp_celery.testing import build
 from gp_celery_inputs.listener.runner import Chunker
+from gp_celery_inputs.tcp_server import TcpServer, TcpServerOptions
 
 
 class Recorder:
@@ -99,3 +104,84 @@ def test_undelivered_records_counts_what_a_forced_exit_would_abandon() -> None:
 
     asyncio.run(go())
     assert chunker.pending_records() == 41
+
+
+class MarkedTcp(TcpServer):
+    """A TcpServer that records the marks it is told are delivered (as RedisList would
+    remove its items)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acknowledged: list[object] = []
+
+    async def delivered(self, mark: object) -> None:
+        self.acknowledged.append(mark)
+
+
+def marked_tcp() -> MarkedTcp:
+    return MarkedTcp(TcpServerOptions(port=0), "tcp")
+
+
+def test_a_mark_is_acknowledged_only_once_the_chunk_holding_its_pieces_is_delivered() -> None:
+    module = marked_tcp()
+    recorder = Recorder()
+    chunker = Chunker(module, recorder, chunk_bytes=600, chunk_ms=60_000)
+
+    async def go() -> list[list[object]]:
+        seen = []
+        for n in range(4):
+            await chunker.emit([lines(n * 25, 25)], mark=n)  # 275 bytes each
+            seen.append(list(module.acknowledged))
+        await chunker.flush()
+        seen.append(list(module.acknowledged))
+        return seen
+
+    seen = asyncio.run(go())
+    # The third emit fills a chunk (825 bytes >= 600): marks 0-2 go with it, 3 waits.
+    assert seen == [[], [], [0, 1, 2], [0, 1, 2], [0, 1, 2, 3]]
+    assert recorder.data() == expected(100)
+
+
+def test_a_mark_without_pieces_waits_for_the_pieces_before_it() -> None:
+    module = marked_tcp()
+    recorder = Recorder()
+    chunker = Chunker(module, recorder, chunk_bytes=1 << 20, chunk_ms=60_000)
+
+    async def go() -> None:
+        await chunker.emit([lines(0, 5)], mark="a")
+        await chunker.emit([], mark="b")  # e.g. a Redis item that held no record
+        assert module.acknowledged == []
+        await chunker.flush()
+
+    asyncio.run(go())
+    assert module.acknowledged == ["a", "b"]
+    assert len(recorder.chunks) == 1
+
+
+def test_marks_are_not_acknowledged_when_the_delivery_fails() -> None:
+    module = marked_tcp()
+
+    async def broken(chunk: Chunk) -> None:
+        raise ConnectionError("broker gone")
+
+    chunker = Chunker(module, broken, chunk_bytes=1 << 20, chunk_ms=60_000)
+
+    async def go() -> None:
+        await chunker.emit([lines(0, 5)], mark="a")
+        with pytest.raises(ConnectionError):
+            await chunker.flush()
+
+    asyncio.run(go())
+    assert module.acknowledged == []
+
+
+def test_an_old_mark_alone_is_flushed_by_age() -> None:
+    module = marked_tcp()
+    chunker = Chunker(module, Recorder(), chunk_bytes=1 << 20, chunk_ms=10)
+
+    async def go() -> None:
+        await chunker.emit([], mark="empty item")
+        await chunker.flush_if_old(time.monotonic() + 1)
+
+    asyncio.run(go())
+    assert module.acknowledged == ["empty item"]
