@@ -150,7 +150,7 @@ def _input_events(module: Input[Any], arrivals: list[Event]) -> Batch:
     if framing.kind == "events":
         pieces: list[Piece] = []
 
-        async def collect(more: list[Piece]) -> None:
+        async def collect(more: list[Piece], mark: object = None) -> None:
             pieces.extend(more)
 
         asyncio.run(module.serve(collect))
