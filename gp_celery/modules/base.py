@@ -243,7 +243,7 @@ class Emit(Protocol):
     marks in the order they were emitted; a mark may come with no pieces.
     """
 
-    def __call__(self, pieces: list[Piece], mark: object = None) -> Awaitable[None]: ...
+    def __call__(self, pieces: list[Piece], /, mark: object = None) -> Awaitable[None]: ...
 
 
 class Input(Module[OptionsT]):
