@@ -28,12 +28,17 @@ class EmitRecorder:
         self.events: list[Event] = []
         self.batches: list[int] = []
         self.pieces: list[Piece] = []
+        self.marks: list[object] = []
+        """Marks emitted so far. The recorder never calls ``module.delivered``: tests of
+        acknowledgement use a real ``Chunker``."""
         self.gate = gate
         self.module: Any = None
         self._changed = threading.Condition()
 
-    async def __call__(self, pieces: list[Piece]) -> None:
+    async def __call__(self, pieces: list[Piece], mark: object = None) -> None:
         module = self.module
+        if mark is not None:
+            self.marks.append(mark)
         chunk = Chunk(module.node_id, module.name, module.framing, pieces)
         events = decode_chunk(chunk).events
         with self._changed:
