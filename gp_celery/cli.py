@@ -1,4 +1,4 @@
-"""The gp-celery command: run, listen, check, modules, dlq."""
+"""The gp-celery command: run, listen, check, modules, dlq, stats."""
 
 from __future__ import annotations
 
@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gp_celery.dlq.parser import add_dlq_parser
 
     add_dlq_parser(commands, with_config)
+    from gp_celery.stats.command import add_stats_parser
+
+    add_stats_parser(commands, with_config)
     return parser
 
 

@@ -20,6 +20,8 @@ from gp_celery.config import PipelineConfig
 from gp_celery.memory import keep_large_buffers
 from gp_celery.modules.base import Input
 from gp_celery.pipeline.node import build_node
+from gp_celery.stats.flush import StatsFlusher, module_fields
+from gp_celery.stats.keys import ProcessId, namespace
 from gp_celery_inputs.listener.publisher import Publisher
 from gp_celery_inputs.listener.runner import InputRunner
 from gp_celery_inputs.listener.spool import Spool
@@ -147,10 +149,13 @@ async def listen(
     if settings.store_url:
         publish_fingerprints(redis_client(settings.store_url), config)
     await asyncio.get_running_loop().run_in_executor(None, publisher.send_spooled)
+    flusher = stats_flusher(config, settings, publisher, inputs)
 
-    async def tick(_now: float) -> None:
+    async def tick(now: float) -> None:
         if watch is not None:
             watch()
+        if flusher is not None:
+            flusher.flush_if_due(now)
 
     runner = InputRunner(
         inputs,
@@ -175,6 +180,8 @@ async def listen(
         publisher.close()
         for module in inputs.values():
             module.close()
+        if flusher is not None:
+            flusher.flush(stopped=True)
         stats = publisher.stats
         log.info(
             "Listener: published %d chunks (%.1f MiB; %d publish errors, paused %.1fs, "
@@ -186,6 +193,32 @@ async def listen(
             stats.spooled_records,
         )
     return publisher
+
+
+def stats_flusher(
+    config: PipelineConfig,
+    settings: BrokerSettings,
+    publisher: Publisher,
+    inputs: dict[str, Input[Any]],
+) -> StatsFlusher | None:
+    """Writes what this listener published and its inputs counted (refused connections,
+    drops the kernel saw) to Redis for `gp-celery stats`; None without Redis."""
+    if not settings.store_url:
+        return None
+    from gp_celery.broker.redis import redis_client
+
+    def totals() -> dict[str, float]:
+        counted = {node: dict(module.stats.counts) for node, module in inputs.items()}
+        return {**publisher.stats.fields(), **module_fields(counted)}
+
+    return StatsFlusher(
+        redis_client(settings.store_url),
+        namespace(config.file),
+        ProcessId("listener"),
+        totals,
+        about={"config": config.file, "inputs": sorted(inputs)},
+        interval=settings.stats_secs,
+    )
 
 
 def run_listener(config: PipelineConfig, settings: BrokerSettings) -> Publisher:
