@@ -26,8 +26,8 @@ def rates(now: FleetTotals, before: FleetTotals | None) -> dict[str, float]:
     }
 
 
-def render(config: PipelineConfig, now: FleetTotals, before: FleetTotals | None) -> Group:
-    per_second = rates(now, before)
+def node_table(config: PipelineConfig, now: FleetTotals, per_second: dict[str, float]) -> Table:
+    """Every node in topological order with its totals (and rate, where known)."""
     nodes = Table(title=f"{config.file}: nodes", title_justify="left")
     nodes.add_column("node")
     nodes.add_column("family")
@@ -43,6 +43,11 @@ def render(config: PipelineConfig, now: FleetTotals, before: FleetTotals | None)
             "-" if rate is None else f"{rate:,.0f}",
             *(f"{counts[column]:,}" for column in NODE_COLUMNS),
         )
+    return nodes
+
+
+def render(config: PipelineConfig, now: FleetTotals, before: FleetTotals | None) -> Group:
+    nodes = node_table(config, now, rates(now, before))
     stages = Table(title="stages", title_justify="left")
     for column in ("queue", "depth", "tasks", "mean task ms"):
         stages.add_column(column, justify="left" if column == "queue" else "right")
