@@ -1,4 +1,4 @@
-"""The gp-celery command: run, listen, check, modules, dlq, stats."""
+"""The gp-celery command: run, listen, check, modules, dlq, stats, exporter."""
 
 from __future__ import annotations
 
@@ -139,7 +139,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
             for problem in problems:
                 print(problem, file=sys.stderr)
             return EXIT_CONFIG
-        run_listener(config, BrokerSettings.from_env(broker=args.broker))
+        metrics = (args.metrics_bind, args.metrics_port) if args.metrics_port is not None else None
+        run_listener(config, BrokerSettings.from_env(broker=args.broker), metrics)
     except PlannedModuleError as error:
         print(f"gp-celery: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -221,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument(
         "--log-level", choices=sorted(LEVELS), help="override Global: logging.level"
     )
+    listen.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics of this listener on /metrics at this port "
+        "(basic auth if GP_METRICS_AUTH=user:password is set)",
+    )
+    listen.add_argument(
+        "--metrics-bind", default="127.0.0.1", help="address for --metrics-port (127.0.0.1)"
+    )
     listen.set_defaults(handler=cmd_listen)
 
     check = commands.add_parser(
@@ -268,9 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     from gp_celery.dlq.parser import add_dlq_parser
 
     add_dlq_parser(commands, with_config)
-    from gp_celery.stats.command import add_stats_parser
+    from gp_celery.stats.command import add_exporter_parser, add_stats_parser
 
     add_stats_parser(commands, with_config)
+    add_exporter_parser(commands, with_config)
     return parser
 
 

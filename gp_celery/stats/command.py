@@ -50,6 +50,62 @@ def add_stats_parser(commands: Any, with_config: Any) -> None:
     stats.set_defaults(handler=cmd_stats)
 
 
+def add_exporter_parser(commands: Any, with_config: Any) -> None:
+    exporter = commands.add_parser(
+        "exporter",
+        help="serve the fleet's counters as Prometheus metrics on /metrics",
+        description="Read what every listener and worker process of this config wrote to "
+        "Redis at each scrape and serve it in Prometheus' text format: per node counters "
+        "(gp_celery_node_events_in_total, ...), module counters, listener counters, stage "
+        "task latency histograms, queue depths, dead letters and processes alive. Basic "
+        "auth when GP_METRICS_AUTH=user:password is set.",
+        epilog="exit status: 0 stopped by SIGINT/SIGTERM; 1 configuration problem; 2 the "
+        "port cannot be bound or Redis is not configured.",
+    )
+    with_config(exporter)
+    exporter.add_argument("--broker", help="the fleet's Redis URL (default: as a worker reads it)")
+    exporter.add_argument("--port", type=int, default=9464, help="port to serve on (9464)")
+    exporter.add_argument("--bind", default="127.0.0.1", help="address to serve on (127.0.0.1)")
+    exporter.set_defaults(handler=cmd_exporter)
+
+
+def cmd_exporter(args: argparse.Namespace) -> int:
+    import signal
+
+    from gp_celery.broker.redis import redis_client
+    from gp_celery.broker.settings import BrokerSettings
+    from gp_celery.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, _load, configure_logging
+    from gp_celery.stats.metrics import FleetCollector, registry_of, serve_metrics
+
+    config = _load(args)
+    if config is None:
+        return EXIT_CONFIG
+    configure_logging(config, None)
+    settings = BrokerSettings.from_env(broker=args.broker)
+    if settings.store_url is None:
+        print("gp-celery exporter: the fleet's counters live in Redis: set GP_REDIS_URL.")
+        return EXIT_RUNTIME
+    client = redis_client(settings.store_url)
+
+    def read() -> FleetTotals:
+        return read_fleet(client, namespace(config.file), config.stage_queues)
+
+    stops = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # the server's threads inherit it
+    try:
+        server = serve_metrics(registry_of([FleetCollector(config, read)]), args.bind, args.port)
+    except OSError as error:
+        print(f"gp-celery exporter: cannot serve on {args.bind}:{args.port}: {error}")
+        return EXIT_RUNTIME
+    print(f"gp-celery exporter: serving http://{args.bind}:{server.server_port}/metrics")
+    sys.stdout.flush()
+    try:
+        signal.sigwait(stops)
+    finally:
+        server.shutdown()
+    return EXIT_OK
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     from gp_celery.broker.redis import describe_failure, redis_client
     from gp_celery.broker.settings import BrokerSettings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -146,6 +147,14 @@ def read_fleet(client: Any, name: str, queues: list[str]) -> FleetTotals:
         at = index * len(PRIORITY_SUFFIXES)
         totals.queue_depths[queue] = sum(int(n) for n in depths[at : at + len(PRIORITY_SUFFIXES)])
     totals.unacked, totals.dead_letters, totals.parked = (int(n) for n in results[-3:])
+    return totals
+
+
+def totals_from_fields(fields: Mapping[str, float]) -> FleetTotals:
+    """One process's totals (as it flushes them) in the shape a fleet's are read."""
+    totals = FleetTotals(time.time(), [], {}, {}, {}, Counter(), {}, 0, 0, 0)
+    for name, value in fields.items():
+        _add(totals, name.split(SEP), value)
     return totals
 
 

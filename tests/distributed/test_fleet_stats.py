@@ -4,14 +4,20 @@ one is not counted twice."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROOT, RedisServer, StartWorker, wait_for
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ROOT, RedisServer, StartWorker, free_port, wait_for
 from tests.distributed.conftest import (
     FAST_BATCHES,
     GP,
@@ -59,6 +65,34 @@ def fan_out(tmp_path: Path) -> tuple[Path, Path, Path]:
     return config, every, ones
 
 
+Families = dict[str, list[Any]]
+
+
+def scrape(port: int, auth: tuple[str, str] | None = None) -> Families:
+    """GET /metrics and parse it with prometheus-client's own parser: samples by name."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+    if auth is not None:
+        token = base64.b64encode(":".join(auth).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    found: Families = {}
+    for family in text_string_to_metric_families(text):
+        for one in family.samples:
+            found.setdefault(one.name, []).append(one)
+    return found
+
+
+def sample(families: Families, name: str, **labels: str) -> float:
+    matching = [
+        one.value
+        for one in families.get(name, [])
+        if all(one.labels.get(key) == value for key, value in labels.items())
+    ]
+    assert len(matching) == 1, (name, labels, families.get(name))
+    return float(matching[0])
+
+
 def stats(config: Path, broker: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [GP, "stats", "-c", str(config), "--broker", broker, *args],
@@ -86,8 +120,16 @@ def test_stats_adds_up_every_process_and_a_finished_run_reconciles(
 ) -> None:
     config, every, ones = fan_out(tmp_path)
     start_worker(config, redis_server.url, concurrency=2, env=STATS_ENV, name="a")
-    listener = start_listener(config, redis_server.url, env=STATS_ENV)
+    metrics_port = free_port()
+    listener = start_listener(
+        config, redis_server.url, env=STATS_ENV, extra_args=["--metrics-port", str(metrics_port)]
+    )
     send_lines(listener.port, (line(n) for n in range(COUNT)))
+    wait_for(
+        lambda: sample(scrape(metrics_port), "gp_celery_listener_chunks_total") >= 1,
+        20,
+        "the listener's own /metrics to count a chunk",
+    )
     assert listener.terminate() == 0
     assert len(settle(every)) == COUNT * 9 // 10
     assert len(settle(ones)) == COUNT // 10
@@ -123,6 +165,51 @@ def test_stats_adds_up_every_process_and_a_finished_run_reconciles(
     assert table.returncode == 0, table.stderr
     for node in ("TcpServer", "RegexParser", "DropEvent", "all", "ones", "gp-celery"):
         assert node in table.stdout
+
+
+def test_the_exporter_serves_the_fleet_totals_to_prometheus_behind_basic_auth(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    start_worker: StartWorker,
+    start_listener: StartListener,
+) -> None:
+    config, every, _ones = fan_out(tmp_path)
+    start_worker(config, redis_server.url, env=STATS_ENV, name="a")
+    listener = start_listener(config, redis_server.url, env=STATS_ENV)
+    send_lines(listener.port, (line(n) for n in range(COUNT)))
+    assert listener.terminate() == 0
+    assert len(settle(every)) == COUNT * 9 // 10
+    port = free_port()
+    exporter = subprocess.Popen(
+        [GP, "exporter", "-c", str(config), "--broker", redis_server.url, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "GP_METRICS_AUTH": "prom:s3cret"},
+    )
+    try:
+        assert exporter.stdout is not None
+        assert "serving http://127.0.0.1" in exporter.stdout.readline()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            scrape(port)
+        assert refused.value.code == 401
+
+        def written() -> float:
+            families = scrape(port, auth=("prom", "s3cret"))
+            return sample(families, "gp_celery_node_events_out_total", node="all")
+
+        wait_for(lambda: written() == COUNT * 9 // 10, 20, "the totals to reach the exporter")
+        families = scrape(port, auth=("prom", "s3cret"))
+        assert sample(families, "gp_celery_node_events_in_total", node="TcpServer") == COUNT
+        assert sample(families, "gp_celery_node_dropped_total", node="DropEvent") == COUNT // 10
+        assert sample(families, "gp_celery_queue_depth", queue="gp-celery") == 0
+        assert sample(families, "gp_celery_dead_letters") == 0
+        tasks = sample(families, "gp_celery_stage_task_seconds_count", stage="gp-celery")
+        assert tasks >= listener.published_chunks()
+        assert sample(families, "gp_celery_processes", role="worker", alive="true") == 1
+    finally:
+        exporter.send_signal(signal.SIGTERM)
+        assert exporter.wait(timeout=20) == 0
 
 
 def test_a_killed_workers_totals_still_count_and_a_restart_does_not_double_count(

@@ -127,10 +127,11 @@ async def listen(
     settings: BrokerSettings,
     check: bool = True,
     watch: Callable[[], None] | None = None,
+    metrics: tuple[str, int] | None = None,
 ) -> Publisher:
     """Run the inputs until they end or a signal stops them. ``watch`` is called about ten
     times a second; what it raises stops the listener (``run --workers`` watches its
-    workers with it)."""
+    workers with it). ``metrics``: (address, port) to serve Prometheus metrics on."""
     from gp_celery.app import app, use_settings
     from gp_celery.broker.config_store import publish_fingerprints
     from gp_celery.broker.redis import redis_client
@@ -150,6 +151,15 @@ async def listen(
         publish_fingerprints(redis_client(settings.store_url), config)
     await asyncio.get_running_loop().run_in_executor(None, publisher.send_spooled)
     flusher = stats_flusher(config, settings, publisher, inputs)
+    metrics_server = None
+    if metrics is not None:
+        from gp_celery.stats.metrics import ListenerCollector, registry_of, serve_metrics
+
+        registry = registry_of([ListenerCollector(listener_totals(publisher, inputs))])
+        metrics_server = serve_metrics(registry, *metrics)
+        log.info(
+            "Listener: metrics on http://%s:%d/metrics.", metrics[0], metrics_server.server_port
+        )
 
     async def tick(now: float) -> None:
         if watch is not None:
@@ -182,6 +192,8 @@ async def listen(
             module.close()
         if flusher is not None:
             flusher.flush(stopped=True)
+        if metrics_server is not None:
+            metrics_server.shutdown()
         stats = publisher.stats
         log.info(
             "Listener: published %d chunks (%.1f MiB; %d publish errors, paused %.1fs, "
@@ -193,6 +205,18 @@ async def listen(
             stats.spooled_records,
         )
     return publisher
+
+
+def listener_totals(
+    publisher: Publisher, inputs: dict[str, Input[Any]]
+) -> Callable[[], dict[str, float]]:
+    """What this listener published and its inputs counted, as fields of its totals."""
+
+    def totals() -> dict[str, float]:
+        counted = {node: dict(module.stats.counts) for node, module in inputs.items()}
+        return {**publisher.stats.fields(), **module_fields(counted)}
+
+    return totals
 
 
 def stats_flusher(
@@ -207,19 +231,17 @@ def stats_flusher(
         return None
     from gp_celery.broker.redis import redis_client
 
-    def totals() -> dict[str, float]:
-        counted = {node: dict(module.stats.counts) for node, module in inputs.items()}
-        return {**publisher.stats.fields(), **module_fields(counted)}
-
     return StatsFlusher(
         redis_client(settings.store_url),
         namespace(config.file),
         ProcessId("listener"),
-        totals,
+        listener_totals(publisher, inputs),
         about={"config": config.file, "inputs": sorted(inputs)},
         interval=settings.stats_secs,
     )
 
 
-def run_listener(config: PipelineConfig, settings: BrokerSettings) -> Publisher:
-    return asyncio.run(listen(config, settings))
+def run_listener(
+    config: PipelineConfig, settings: BrokerSettings, metrics: tuple[str, int] | None = None
+) -> Publisher:
+    return asyncio.run(listen(config, settings, metrics=metrics))
