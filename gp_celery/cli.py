@@ -1,4 +1,4 @@
-"""The gp-celery command: run, listen, check, modules, dlq, stats, exporter."""
+"""The gp-celery command: run, listen, check, modules, dlq, stats, exporter, web."""
 
 from __future__ import annotations
 
@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_stats_parser(commands, with_config)
     add_exporter_parser(commands, with_config)
+    from gp_celery.web.command import add_web_parser
+
+    add_web_parser(commands, with_config)
     return parser
 
 
