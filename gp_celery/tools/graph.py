@@ -51,14 +51,17 @@ def quote(text: str) -> str:
     """A DOT quoted string (an escString label) showing ``text`` as written.
 
     Backslashes are doubled (in labels ``\\n``, ``\\l``, ``\\N`` ... are escapes), quotes
-    escaped and line breaks become centred line breaks; other control characters, which
-    `dot` rejects or mangles, are shown as ``\\xNN``."""
+    escaped, ``&`` written as an entity (dot decodes entities in labels) and line breaks
+    become centred line breaks; other control characters, which `dot` rejects or mangles,
+    are shown as ``\\xNN``."""
     out = []
     for char in text:
         if char == "\\":
             out.append("\\\\")
         elif char == '"':
             out.append('\\"')
+        elif char == "&":  # dot reads HTML entities (&amp; &#60;) in any label
+            out.append("&amp;")
         elif char == "\n":
             out.append("\\n")
         elif ord(char) < 0x20 or ord(char) == 0x7F:

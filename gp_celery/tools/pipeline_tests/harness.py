@@ -60,7 +60,7 @@ class Harness:
             if not node.routes:
                 node.routes = [Route(END + node.id, None)]
         self.sinks = {spec.id: spec for spec in config.order if spec.family == "sink"}
-        self._position = {spec.id: index for index, spec in enumerate(config.order)}
+        self._position = {spec.id: spec.index for spec in config.order}
         self._arrived: list[tuple[int, int, Arrival]] = []
 
     @property

@@ -82,7 +82,8 @@ class Case(_Model):
     """What arrives at an input, cut by its framing: a list of records (lines, datagrams),
     or one text as it arrives in one read. At a node that is not an input: lines."""
     expect: list[Expected] | None = None
-    """Every event that comes out, in order: by sink in the config's order, then arrival."""
+    """Every event that comes out, in order: by the node it reaches (a sink, or the last
+    node of a branch) in the order of the config file, then in order of arrival."""
     dropped: bool = False
     """true: nothing comes out (every event dropped, or filtered away before the sinks)."""
 
