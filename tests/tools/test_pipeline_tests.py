@@ -217,7 +217,7 @@ def test_unknown_nodes_are_problems_at_their_line_with_a_suggestion(tmp_path: Pa
     ]
 
 
-def test_a_missing_config_and_a_yaml_error_are_named(tmp_path: Path) -> None:
+def test_a_missing_config_or_test_file_and_a_yaml_error_are_named(tmp_path: Path) -> None:
     missing = tmp_path / "lost.test.yml"
     missing.write_text("tests: [{name: x, raw: [x], dropped: true}]\n")
     (problem,) = problems_of(missing)
@@ -226,6 +226,9 @@ def test_a_missing_config_and_a_yaml_error_are_named(tmp_path: Path) -> None:
     broken.write_text("tests:\n  - name: 'x\n    raw: [x]\n")
     (problem,) = problems_of(broken)
     assert problem.startswith(f"{broken}:2: invalid YAML")
+    assert problems_of(tmp_path / "none.test.yml")[0].startswith(
+        f"{tmp_path}/none.test.yml:1: cannot read: "
+    )
     empty = tmp_path / "empty.test.yml"
     empty.write_text("")
     assert problems_of(empty) == [

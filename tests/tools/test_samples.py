@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
 from gp_celery.config import parse_config
-from gp_celery.tools.samples import READ_BYTES, SampleRun, SamplesError, report_lines
+from gp_celery.tools.samples import (
+    READ_BYTES,
+    SampleRun,
+    SamplesError,
+    check_samples,
+    report_lines,
+)
 
 WEB = """\
 - TcpServer: {port: 5151}
@@ -116,3 +123,24 @@ def test_an_empty_file_says_so() -> None:
         "  the file holds no records",
     ]
     assert "  RegexParser: no events reached it" in lines
+
+
+def test_a_sample_file_that_cannot_be_read_is_a_runtime_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert check_samples(parse_config(WEB), str(tmp_path / "no.log"), None, None) == 2
+    assert f"cannot read {tmp_path}/no.log" in capsys.readouterr().err
+
+
+def test_a_module_before_a_parser_that_cannot_be_set_up_is_a_runtime_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = parse_config(
+        "- StdIn\n"
+        "- AddGeoInfo: {geoip_dat_path: /nonexistent/City.mmdb, source_fields: [ip]}\n"
+        "- LineParser\n"
+    )
+    log = tmp_path / "a.log"
+    log.write_text("a\n")
+    assert check_samples(config, str(log), None, None) == 2
+    assert "geoip_dat_path '/nonexistent/City.mmdb' does not exist" in capsys.readouterr().err
