@@ -185,6 +185,13 @@ def cmd_modules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {text}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gp-celery",
@@ -262,7 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--input", help="--samples: the input whose framing cuts the file (default: the first)"
     )
     check.add_argument(
-        "--limit", type=int, metavar="N", help="--samples: read at most N records of the file"
+        "--limit",
+        type=_positive,
+        metavar="N",
+        help="--samples: read at most N records of the file",
     )
     check.set_defaults(handler=cmd_check)
 

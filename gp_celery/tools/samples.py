@@ -108,20 +108,21 @@ class SampleRun:
 
     def read(self, stream: IO[bytes], limit: int | None = None) -> None:
         """Run the stream's records (at most ``limit``) through the parsers."""
-        for pieces in self._pieces(stream):
-            chunk = Chunk(self.entry, self.config.node(self.entry).type_name, self.framing, pieces)
-            events = decode_chunk(chunk).events
-            if limit is not None:
-                events = events[: max(0, limit - self.records)]
-            self._run(events)
-            if limit is not None and self.records >= limit:
-                break
-        self.pipeline.close()
+        name = self.config.node(self.entry).type_name
+        try:
+            for pieces in self._pieces(stream):
+                events = decode_chunk(Chunk(self.entry, name, self.framing, pieces)).events
+                if limit is not None:
+                    events = events[: max(0, limit - self.records)]
+                self._run(events)
+                if limit is not None and self.records >= limit:
+                    break
+        finally:
+            self.pipeline.close()
 
     def _pieces(self, stream: IO[bytes]) -> Iterator[list[Piece]]:
-        if self.framing.kind == "datagram":  # a file of datagrams: one a line
-            for line in stream:
-                yield [Piece("samples", line.rstrip(b"\r\n"), (len(line.rstrip(b"\r\n")),))]
+        if self.framing.kind == "datagram":
+            yield from self._datagrams(stream)
             return
         cut = cutter(self.framing, "samples")
         while block := stream.read(READ_BYTES):
@@ -129,6 +130,18 @@ class SampleRun:
                 yield pieces
         if pieces := cut.close():
             yield pieces
+
+    def _datagrams(self, stream: IO[bytes]) -> Iterator[list[Piece]]:
+        """A file of datagrams, one a line. A line longer than a datagram may be is cut one
+        byte over the limit (so decoding tags it as overlong) and the rest skipped unread
+        into memory."""
+        most = self.framing.max_record_bytes + 1
+        while line := stream.readline(most):
+            if not line.endswith(b"\n"):
+                while (rest := stream.readline(READ_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+            record = line.rstrip(b"\r\n")
+            yield [Piece("samples", record, (len(record),))]
 
     def _run(self, events: Batch) -> None:
         origin: dict[str, tuple[int, Any]] = {}

@@ -247,10 +247,14 @@ def test_a_config_problem_stops_the_file_before_any_case_runs(
 def test_the_environment_of_a_test_file_fills_the_configs_variables(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = "- StdIn\n- AddDateTime: {target_field: '${GP_TEST_FIELD}'}\n- StdOutSink\n"
+    config = (
+        "- TcpServer: {port: '${GP_TEST_PORT}'}\n"
+        "- AddDateTime: {target_field: '${GP_TEST_FIELD}'}\n"
+        "- StdOutSink\n"
+    )
     path = write(
         tmp_path,
-        "environment: {GP_TEST_FIELD: when}\n"
+        "environment: {GP_TEST_FIELD: when, GP_TEST_PORT: 5151}\n"
         "tests: [{name: x, events: [{data: x}], expect: [{reaches: StdOutSink}]}]\n",
         config,
     )

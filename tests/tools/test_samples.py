@@ -109,6 +109,16 @@ def test_a_udp_input_reads_one_datagram_a_line() -> None:
     assert (run.records, regex.matched) == (2, 2)
 
 
+def test_a_udp_sample_line_over_the_datagram_limit_is_cut_and_tagged() -> None:
+    config = WEB.replace(
+        "TcpServer: {port: 5151}", "UdpServer: {port: 5514, max_datagram_bytes: 100}"
+    )
+    run = sampled(config, b"x" * 3_000_000 + b"\nGET / 200\n")
+    regex = next(iter(run.reports.values()))
+    assert (run.records, regex.matched, regex.unmatched) == (2, 1, 1)
+    assert regex.examples[0][1] == "x" * 100
+
+
 def test_a_config_without_parsers_or_with_an_unknown_input_is_refused() -> None:
     with pytest.raises(SamplesError, match="no parser"):
         SampleRun(parse_config("- StdIn\n- StdOutSink\n"))

@@ -25,7 +25,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 
 from gp_celery.config.locate import Locator
 from gp_celery.config.problems import Problem, shorten
@@ -40,6 +48,15 @@ def _field_path(value: Any) -> FieldPath:
 
 
 FieldName = Annotated[FieldPath, PlainValidator(_field_path)]
+
+
+def _as_text(value: Any) -> Any:
+    """``PORT: 5151`` means the text a shell variable would hold."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return str(value)
+    return value
 
 
 class _Model(BaseModel):
@@ -106,7 +123,7 @@ class TestFile(_Model):
     config: str | None = None
     """The config under test (relative to this file); default: this file's name without
     ``.test`` (``access.test.yml`` tests ``access.yml``)."""
-    environment: dict[str, str] = {}
+    environment: dict[str, Annotated[str, BeforeValidator(_as_text)]] = {}
     """Environment variables set for the config's ``${VAR}``s, over the process's own."""
     tests: Annotated[list[Any], Field(min_length=1)]
     """The cases."""
