@@ -14,6 +14,7 @@ from gp_celery.tools.graph import DotMissingError, output_format, quote, render,
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "conf").glob("*.yml"))
 CONFIGS = [path for path in CONFIGS if not path.name.endswith(".test.yml")]
+CONFIGS.append(ROOT / "tests/config/lumbermill-readme.yml")  # LumberMill's README example
 
 HOSTILE_ID = 'a"b\\n<script>alert(1)</script>&amp;]; n0 -> n1 ['
 
@@ -33,7 +34,7 @@ def test_quote_escapes_backslashes_quotes_entities_and_control_characters() -> N
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
-def test_every_example_config_renders_to_svg_showing_every_node_id(path: Path) -> None:
+def test_every_example_config_and_the_seed_readmes_render_to_svg_with_every_node_id(path: Path) -> None:
     config = load_config(path, {"GP_OUT_DIR": "/tmp/gp-celery-graph-test"})
     shown = svg_texts(render(to_dot(config), "svg"))
     assert [node.id for node in config.nodes if node.id not in shown] == []
