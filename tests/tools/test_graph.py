@@ -34,7 +34,9 @@ def test_quote_escapes_backslashes_quotes_entities_and_control_characters() -> N
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
-def test_every_example_config_and_the_seed_readmes_render_to_svg_with_every_node_id(path: Path) -> None:
+def test_every_example_config_and_the_seed_readmes_render_to_svg_with_every_node_id(
+    path: Path,
+) -> None:
     config = load_config(path, {"GP_OUT_DIR": "/tmp/gp-celery-graph-test"})
     shown = svg_texts(render(to_dot(config), "svg"))
     assert [node.id for node in config.nodes if node.id not in shown] == []

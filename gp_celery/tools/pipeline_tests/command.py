@@ -151,13 +151,14 @@ def run_files(files: list[str], log_level: str) -> int:
         return EXIT_UNRUNNABLE
     passed = failed = 0
     for each in planned:
-        console.print(Text(f"{each.path}: {len(each.cases)} cases"))
+        count = len(each.cases)
+        console.print(Text(f"{each.path}: {count} case{'' if count == 1 else 's'}"))
         for case, line, config in each.cases:
             outcome = run_case(case, line, config)
             _print_outcome(console, each.path, outcome)
             passed, failed = passed + outcome.passed, failed + (not outcome.passed)
-    count = f"{len(planned)} file{'s' if len(planned) != 1 else ''}"
+    read = f"{len(planned)} file{'s' if len(planned) != 1 else ''}"
     style = "bold red" if failed else "bold green"
-    summary = f"{passed} passed, {failed} failed ({count})"
+    summary = f"{passed} passed, {failed} failed ({read})"
     console.print(Text(summary, style=style))
     return EXIT_FAILED if failed else EXIT_PASSED
