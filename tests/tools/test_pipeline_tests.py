@@ -264,18 +264,18 @@ def test_the_environment_of_a_test_file_fills_the_configs_variables(
 def test_a_branch_without_a_sink_ends_at_its_last_node_and_held_events_are_flushed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = "- TcpServer: {port: 5151}\n- MergeEvent: {pattern: '^\\S', glue: '|'}\n"
+    config = "- TcpServer: {port: 5151}\n- MergeEvent: {pattern: '^[^+]', glue: '|'}\n"
     path = write(
         tmp_path,
         "tests:\n"
         "  - name: merged\n"
-        "    raw: [first, '  more', second]\n"
+        "    raw: [first, +more, second]\n"
         "    expect:\n"
-        "      - {reaches: MergeEvent, fields: {data: 'first|  more'}}\n"
+        "      - {reaches: MergeEvent, fields: {data: 'first|+more'}}\n"
         "      - {reaches: MergeEvent, fields: {data: second}}\n"
         "  - name: isolated\n"
-        "    raw: ['  alone']\n"
-        "    expect: [{reaches: MergeEvent, fields: {data: '  alone'}}]\n",
+        "    raw: [+alone]\n"
+        "    expect: [{reaches: MergeEvent, fields: {data: +alone}}]\n",
         config,
     )
     assert run_files([str(path)], "warning") == 0, capsys.readouterr().out
