@@ -173,8 +173,10 @@ async def listen(
         await runner.run()
     finally:
         publisher.close()
-        for module in inputs.values():
+        for node_id, module in inputs.items():
             module.close()
+            if counts := ", ".join(f"{k} {v}" for k, v in module.stats.counts.items() if v):
+                log.info("%s: %s.", node_id, counts)  # e.g. datagrams the kernel dropped
         stats = publisher.stats
         log.info(
             "Listener: published %d chunks (%.1f MiB; %d publish errors, paused %.1fs, "
