@@ -70,8 +70,9 @@ class UdpServer(Input[UdpServerOptions]):
     UDP cannot be slowed down, so every datagram lost is counted, in the node's counters
     (the end of `gp-celery run`, the listener's log at exit) with a rate-limited warning:
     "kernel_dropped_datagrams" are those the kernel dropped because the socket's receive
-    buffer (``receive_buffer_bytes``, 32 MiB by default) was full, read from the kernel's
-    own counter for the socket; "dropped_datagrams" those read while the pipeline was
+    buffer (``receive_buffer_bytes``, 32 MiB by default: on loopback the kernel charges
+    1,280 bytes for a syslog-sized datagram, so it holds about 52,000) was full, read from
+    the kernel's own counter for the socket; "dropped_datagrams" those read while the pipeline was
     behind beyond 10,000 datagrams / 32 MiB waiting in the process. Datagrams are read in
     batches (up to 1,000 per wake-up) and handed on 500 at a time. Differences from
     GambolPutty: IPv6, and '' or '::' as one socket for IPv4 and IPv6; GambolPutty lost
