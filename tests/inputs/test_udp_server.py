@@ -14,7 +14,7 @@ import pytest
 from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE
 from gp_celery.framing import INVALID_UTF8
 from gp_celery.testing import BuildError, build
-from gp_celery_inputs.udp_server.sockets import sender_name
+from gp_celery_inputs.udp_server.sockets import KernelDrops, sender_name
 from tests.conftest import wait_for
 from tests.inputs.conftest import EmitRecorder, ServeFactory, Serving, errors
 
@@ -239,8 +239,11 @@ def test_ipv6_syslog_from_logger_arrives(serve_input: ServeFactory) -> None:
     assert event[META][RECEIVED_FROM].startswith("::1:")
 
 
-def test_one_socket_takes_ipv4_and_ipv6_for_an_empty_interface(serve_input: ServeFactory) -> None:
-    serving = serve_input("UdpServer", {"interface": "", "port": 0})
+@pytest.mark.parametrize("interface", ["", "::"])
+def test_one_socket_takes_ipv4_and_ipv6_for_any_address(
+    serve_input: ServeFactory, interface: str
+) -> None:
+    serving = serve_input("UdpServer", {"interface": interface, "port": 0})
     for host in ("127.0.0.1", "::1"):
         subprocess.run(
             ["nc", "-u", "-q0", host, str(serving.port)],
@@ -260,6 +263,21 @@ def test_one_socket_takes_ipv4_and_ipv6_for_an_empty_interface(serve_input: Serv
         check=True,
     ).stdout
     assert sockets.count(f":{serving.port} ") == 1, sockets  # one socket: [::]:port
+
+
+def test_the_kernels_drop_count_reads_the_same_from_proc_as_from_the_socket() -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.bind(("::1", 0))
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sender:
+            for _ in range(200):
+                sender.sendto(b"x" * 200, sock.getsockname())
+        drops = KernelDrops(sock)
+        assert drops.source == "SO_MEMINFO"
+        counted = drops.read()
+        assert counted is not None
+        assert counted > 0
+        assert drops._proc() == counted  # the fallback, where SO_MEMINFO is missing
 
 
 @pytest.mark.parametrize(
