@@ -88,6 +88,12 @@ class UdpServer(Input[UdpServerOptions]):
             expect=[{"data": "<13>Dec  1 10:00:00 host app: hello"}],
             note="One datagram: one event, surrounding whitespace stripped.",
         ),
+        Example(
+            options={"interface": "::", "port": 514, "receive_buffer_bytes": 128 << 20},
+            given=[{"data": "<14>Dec  1 10:00:00 host app: from IPv4 or IPv6"}],
+            expect=[{"data": "<14>Dec  1 10:00:00 host app: from IPv4 or IPv6"}],
+            note="Syslog on every address, IPv4 and IPv6, with room for long bursts.",
+        ),
     ]
 
     def default_framing(self) -> Framing:
