@@ -213,4 +213,12 @@ class Pipeline:
                 node.log_traceback(f"{node.label}: close() raised")
 
     def counters(self) -> dict[str, dict[str, int]]:
-        return {node.id: node.counters.as_dict() for node in self.order}
+        """Per node: the runner's counters, then the module's own (``module.stats``, e.g.
+        the datagrams the kernel dropped for an input)."""
+        return {node.id: _node_counts(node) for node in self.order}
+
+
+def _node_counts(node: Node) -> dict[str, int]:
+    counts = node.counters.as_dict()
+    own = node.module.stats.counts if node.module is not None else {}
+    return counts | {name: value for name, value in own.items() if name not in counts}

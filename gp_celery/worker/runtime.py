@@ -170,7 +170,7 @@ class WorkerRuntime:
                 if node.module is not None
             }
             return {
-                **node_fields(pipeline.counters()),
+                **node_fields({node.id: node.counters.as_dict() for node in pipeline.order}),
                 **module_fields(modules),
                 **self.latency.fields(),
             }

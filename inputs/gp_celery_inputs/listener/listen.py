@@ -188,8 +188,10 @@ async def listen(
         await runner.run()
     finally:
         publisher.close()
-        for module in inputs.values():
+        for node_id, module in inputs.items():
             module.close()
+            if counts := ", ".join(f"{k} {v}" for k, v in module.stats.counts.items() if v):
+                log.info("%s: %s.", node_id, counts)  # e.g. datagrams the kernel dropped
         if flusher is not None:
             flusher.flush(stopped=True)
         if metrics_server is not None:
