@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import logging
 import ssl
 from dataclasses import replace
 from typing import Any, Final, TypeVar, cast
 
 from pydantic import Field, field_validator, model_validator
 
+from gp_celery.event import TLS_CLIENT_CN
 from gp_celery.framing import Cutter, Framing, Piece
 from gp_celery.framing.options import StreamFramingOptions
 from gp_celery.modules.base import Emit, Input
@@ -24,6 +24,8 @@ BACKLOG: Final = 1024
 TLS_HANDSHAKE_SECS: Final = 30.0
 """How long a TLS handshake may take when ``timeout`` is not set."""
 REFUSED_WARNING_SECS: Final = 10.0
+Meta = tuple[tuple[str, str], ...]
+"""Metadata every event of one client carries (see Piece.meta)."""
 
 
 class StreamServerOptions(StreamFramingOptions):
@@ -133,8 +135,9 @@ class StreamServer(Input[StreamOptionsT]):
         if not task.cancelled() and (error := task.exception()) is not None:
             self.log.error("%s: a client connection failed.", self.label, exc_info=error)
 
-    async def _handshake(self, writer: asyncio.StreamWriter, received_from: str) -> bool:
-        """TLS: complete the handshake (client certificate checked); False if it failed."""
+    async def _handshake(self, writer: asyncio.StreamWriter, received_from: str) -> Meta | None:
+        """TLS: complete the handshake (client certificate checked). The metadata the
+        client's events carry (its certificate's common name), or None if it failed."""
         assert self._tls is not None
         try:
             await writer.start_tls(
@@ -150,15 +153,11 @@ class StreamServer(Input[StreamOptionsT]):
                 self.stats.counts["tls_refused"],
             )
             writer.transport.abort()
-            return False
-        if self.log.isEnabledFor(logging.DEBUG):
-            self.log.debug(
-                "%s: client %s: certificate subject %s.",
-                self.label,
-                received_from,
-                _subject(writer.get_extra_info("peercert")),
-            )
-        return True
+            return None
+        subject = _subject(writer.get_extra_info("peercert"))
+        self.log.debug("%s: client %s: certificate %s.", self.label, received_from, subject)
+        names = [value for key, value in subject if key == "commonName"]
+        return ((TLS_CLIENT_CN, names[-1]),) if names else ()
 
     async def _serve_client(
         self,
@@ -167,12 +166,16 @@ class StreamServer(Input[StreamOptionsT]):
         emit: Emit,
         received_from: str,
     ) -> None:
-        if self._tls is not None and not await self._handshake(writer, received_from):
-            return
+        meta: Meta = ()
+        if self._tls is not None:
+            handshake = await self._handshake(writer, received_from)
+            if handshake is None:
+                return
+            meta = handshake
         cutter = self.cutter(received_from)
         self.log.debug("%s: client %s connected.", self.label, received_from)
         try:
-            await self._pump(reader, cutter, emit, received_from)
+            await self._pump(reader, cutter, emit, received_from, meta)
         except TimeoutError:
             self.stats.incr("idle_closed")
             self.log.debug(
@@ -186,14 +189,18 @@ class StreamServer(Input[StreamOptionsT]):
         finally:
             try:
                 if pieces := cutter.close():
-                    self._warn_of_bad_frames(pieces, received_from)
-                    await emit(pieces)
+                    await emit(self._checked(pieces, received_from, meta))
             finally:
                 writer.close()
                 self.log.debug("%s: client %s disconnected.", self.label, received_from)
 
     async def _pump(
-        self, reader: asyncio.StreamReader, cutter: Cutter, emit: Emit, received_from: str
+        self,
+        reader: asyncio.StreamReader,
+        cutter: Cutter,
+        emit: Emit,
+        received_from: str,
+        meta: Meta,
     ) -> None:
         size, timeout = self._read_bytes, self.options.timeout
         while True:
@@ -205,8 +212,12 @@ class StreamServer(Input[StreamOptionsT]):
             if not chunk:
                 return
             if pieces := cutter.feed(chunk):
-                self._warn_of_bad_frames(pieces, received_from)
-                await emit(pieces)
+                await emit(self._checked(pieces, received_from, meta))
+
+    def _checked(self, pieces: list[Piece], received_from: str, meta: Meta) -> list[Piece]:
+        """The pieces with the client's metadata, after a warning about bad frames."""
+        self._warn_of_bad_frames(pieces, received_from)
+        return [piece._replace(meta=meta) for piece in pieces] if meta else pieces
 
     def _warn_of_bad_frames(self, pieces: list[Piece], received_from: str) -> None:
         """Syslog mode: say (rate-limited) that a client sends frames that cannot be counted;
@@ -221,13 +232,8 @@ class StreamServer(Input[StreamOptionsT]):
                 return
 
 
-def _subject(certificate: Any) -> str:
-    """'CN=client,O=...' from the dict ssl.SSLSocket.getpeercert() returns."""
+def _subject(certificate: Any) -> list[tuple[str, str]]:
+    """(name, value) pairs of the subject in the dict SSLSocket.getpeercert() returns."""
     if not isinstance(certificate, dict):
-        return "(none)"
-    names = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU"}
-    return ",".join(
-        f"{names.get(key, key)}={value}"
-        for entry in certificate.get("subject", ())
-        for key, value in entry
-    )
+        return []
+    return [(key, value) for entry in certificate.get("subject", ()) for key, value in entry]

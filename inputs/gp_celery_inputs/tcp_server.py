@@ -101,8 +101,8 @@ class TcpServer(StreamServer[TcpServerOptions]):
     (signed by that CA); ``tls_proto`` is the oldest version accepted (LumberMill pinned
     exactly one version). A failed handshake (no or an unknown certificate, garbage, a
     client that says nothing within ``timeout``, else 30 s) closes the connection and is
-    counted ("tls_refused") with a rate-limited warning; the certificate's subject is
-    logged at DEBUG.
+    counted ("tls_refused") with a rate-limited warning. The common name of a client's
+    certificate is in the metadata of each of its events (``tls_client_cn``).
 
     Sockets: ``interface: ''`` is one socket on '::' that takes IPv4 too (IPV6_V6ONLY off),
     so port 0 gives one port for both (IPv4 alone where the host has no IPv6); an IPv6

@@ -16,7 +16,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE
+from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE, TLS_CLIENT_CN
 from gp_celery.framing import INVALID_UTF8
 from gp_celery.testing import BuildError, build
 from tests.inputs.conftest import EmitRecorder, ServeFactory, errors
@@ -139,8 +139,9 @@ def test_tls_clients_are_served(serve_input: ServeFactory, certificate: tuple[Pa
         context.wrap_socket(raw, server_hostname="localhost") as sock,
     ):
         sock.sendall(b"secret one\nsecret two\n")
-        assert serving.emit.wait_for(2)
+        events = serving.emit.wait_for(2)
     assert serving.emit.data == ["secret one", "secret two"]
+    assert TLS_CLIENT_CN not in events[0][META]  # no client certificate asked for
 
 
 def test_tls_server_refuses_plain_text(
@@ -210,7 +211,7 @@ def test_cacert_serves_only_clients_with_a_certificate_the_ca_signed(
     serving = serve_input("TcpServer", {**options, "cacert": str(client_ca["ca"])})
     signed = client_context(cert, client_ca["cert"], client_ca["key"])
     tls_send(serving.port, signed, b"with a signed certificate\n")
-    serving.emit.wait_for(1)
+    assert serving.emit.wait_for(1)[0][META][TLS_CLIENT_CN] == "client"
     for refused in (
         client_context(cert),  # no certificate
         client_context(cert, client_ca["stranger"], client_ca["stranger-key"]),
@@ -451,9 +452,10 @@ def test_refused_client_certificates_are_counted(
         assert client.stdin is not None
         client.stdin.write(b"from openssl s_client\n")
         client.stdin.flush()
-        serving.emit.wait_for(1)
+        event = serving.emit.wait_for(1)[0]
         client.kill()
     assert serving.emit.data == ["from openssl s_client"]
+    assert event[META][TLS_CLIENT_CN] == "client"
     assert module.stats.counts["tls_refused"] == 2
 
 
