@@ -97,11 +97,11 @@ class StreamServer(Input[StreamOptionsT]):
         writer: asyncio.StreamWriter,
         emit: Emit,
         received_from: str,
-    ) -> None:
-        """A client connected: serve it in a task of our own, or refuse it at once."""
+    ) -> bool:
+        """A client connected: serve it in a task of our own (True), or refuse it at once."""
         if self._closing:  # accepted just as serve() was cancelled
             writer.transport.abort()
-            return
+            return False
         if len(self._clients) >= self.options.max_connections:
             writer.transport.abort()  # no lingering: a flood costs no memory
             self.stats.incr("refused_connections")
@@ -113,7 +113,7 @@ class StreamServer(Input[StreamOptionsT]):
                 self.stats.counts["refused_connections"],
                 every=REFUSED_WARNING_SECS,
             )
-            return
+            return False
         if self._tls is not None:
             # Nothing may be read before the handshake takes over the connection, or the
             # client's first TLS record would land in the plain reader.
@@ -123,6 +123,7 @@ class StreamServer(Input[StreamOptionsT]):
         task = asyncio.create_task(self._serve_client(reader, writer, emit, received_from))
         self._clients.add(task)
         task.add_done_callback(self._client_done)
+        return True
 
     async def _close_clients(self) -> None:
         clients = list(self._clients)

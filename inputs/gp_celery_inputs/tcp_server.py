@@ -23,6 +23,8 @@ TLS_VERSIONS: Final = {
     "TLSv1_2": ssl.TLSVersion.TLSv1_2,
     "TLSv1_3": ssl.TLSVersion.TLSv1_3,
 }
+KEEPALIVE: Final = (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6))
+"""First probe after 60 s of silence, then 6 probes 10 s apart."""
 NO_IPV6: Final = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)
 """What binding '::' fails with on a host without IPv6: listen on IPv4 alone then."""
 
@@ -110,7 +112,8 @@ class TcpServer(StreamServer[TcpServerOptions]):
     served at once: a connection beyond is closed at once and counted
     ("refused_connections"), so a flood costs no memory and the clients already connected
     are served on. A client that vanished without closing is closed after ``timeout``
-    ("idle_closed"); without a timeout it holds its place until TCP gives up on it. While
+    ("idle_closed"); without a timeout, TCP keepalive probes close it within about two
+    minutes (a live client that is merely quiet answers them and stays). While
     the pipeline is behind, clients are not read, so TCP flow control slows them down.
     """
 
@@ -160,7 +163,8 @@ class TcpServer(StreamServer[TcpServerOptions]):
 
         def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             peer = _peer_name(writer.get_extra_info("peername"))
-            self._connected(reader, writer, emit, peer)
+            if self._connected(reader, writer, emit, peer):
+                _keep_alive(writer.get_extra_info("socket"))
 
         try:
             sock = self._listening_socket()
@@ -205,6 +209,18 @@ def _bound(family: int, address: tuple[Any, ...], dual_stack: bool = False) -> s
         sock.close()
         raise
     return sock
+
+
+def _keep_alive(sock: Any) -> None:
+    """Probe a client that has been silent for a minute: one whose host vanished without
+    closing (a half-open connection) is closed about two minutes later, even without a
+    ``timeout``; a live one answers the probes and stays."""
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in KEEPALIVE:
+        if hasattr(socket, option):  # Linux names; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 def _where(interface: str, port: int) -> str:

@@ -533,3 +533,21 @@ def test_half_open_clients_are_closed_after_timeout_and_free_their_place(
     ]
     for sock in vanished:
         sock.close()
+
+
+def test_clients_are_probed_with_tcp_keepalive(serve_input: ServeFactory) -> None:
+    ss = shutil.which("ss")
+    assert ss, "ss (Debian iproute2) is needed; scripts/test installs it"
+    serving = serve_input("TcpServer", LOCAL)
+    with socket.create_connection(("127.0.0.1", serving.port), timeout=10) as sock:
+        sock.sendall(b"hello\n")
+        serving.emit.wait_for(1)
+        filter_ = f"( sport = :{serving.port} )"
+        shown = subprocess.run(
+            [ss, "-tnoH", "state", "established", filter_],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    assert "timer:(keepalive," in shown, shown
