@@ -482,6 +482,21 @@ def test_tls_handshake_garbage_is_counted_and_the_port_serves_on(
     assert serving.error is None
 
 
+def test_a_silent_tls_client_is_closed_after_timeout_and_counted(
+    serve_input: ServeFactory, certificate: tuple[Path, Path]
+) -> None:
+    key, cert = certificate
+    options = {**LOCAL, "tls": True, "key": str(key), "cert": str(cert), "timeout": 0.3}
+    serving = serve_input("TcpServer", options)
+    with socket.create_connection(("127.0.0.1", serving.port), timeout=10) as sock:
+        started = time.monotonic()
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(10) == b""  # no handshake: the server gave up on it
+        assert time.monotonic() - started < 5
+    wait_until(lambda: serving.module.stats.counts["tls_refused"] == 1)
+    assert serving.emit.events == []
+
+
 def test_a_flood_beyond_max_connections_is_refused_and_counted(serve_input: ServeFactory) -> None:
     serving = serve_input("TcpServer", {**LOCAL, "max_connections": 10})
     module, port = serving.module, serving.port
