@@ -122,14 +122,6 @@ class UnixSocket(StreamServer[UnixSocketOptions]):
             where = f"{self.label}: cannot listen on {path}"
             raise OSError(error.errno, f"{where}: {reason}") from error
         identity = _identity(path)
-        self.log.info(
-            "%s: listening on %s (%s, mode %s).",
-            self.label,
-            path,
-            self.options.socket_type,
-            self.options.socket_mode,
-        )
-        self.listening = True
         try:
             if self.options.socket_type == "stream":
                 await self._serve_streams(sock, emit)
@@ -166,6 +158,7 @@ class UnixSocket(StreamServer[UnixSocketOptions]):
         server = await asyncio.start_unix_server(
             on_client, sock=sock, limit=self._read_bytes, backlog=BACKLOG
         )
+        self._announce()
         await self._serve_until_cancelled(server, path)
 
     async def _serve_datagrams(self, sock: socket.socket, emit: Emit) -> None:
@@ -173,6 +166,7 @@ class UnixSocket(StreamServer[UnixSocketOptions]):
         piece. While emit waits, nothing is read and the kernel makes senders wait."""
         loop = asyncio.get_running_loop()
         size = self.options.max_datagram_bytes + 1  # one more: a longer one is tagged
+        self._announce()
         try:
             while True:
                 first = await loop.sock_recv(sock, size)
@@ -181,6 +175,18 @@ class UnixSocket(StreamServer[UnixSocketOptions]):
             if rest := _queued(sock, size, []):  # already sent to us: don't lose them
                 await emit([self._piece(rest)])
             self.log.info("%s: stopped listening on %s.", self.label, self.options.path_to_socket)
+
+    def _announce(self) -> None:
+        """Clients can connect (or send) now."""
+        options = self.options
+        self.listening = True
+        self.log.info(
+            "%s: listening on %s (%s, mode %s).",
+            self.label,
+            options.path_to_socket,
+            options.socket_type,
+            options.socket_mode,
+        )
 
     def _piece(self, datagrams: list[bytes]) -> Piece:
         return Piece(self.options.path_to_socket, b"".join(datagrams), tuple(map(len, datagrams)))

@@ -52,7 +52,11 @@ def test_listener_serves_both_ip_families_and_unix_sockets(
     )
     start_worker(config, redis_server.url, env=WORKER_ENV)
     listener = start_listener(config, redis_server.url)
-    wait_for(lambda: stream.exists() and dgram.exists(), 30, "the listener's Unix sockets")
+    wait_for(
+        lambda: all(f"listening on {path}" in listener.output() for path in (stream, dgram)),
+        30,
+        "the listener's Unix sockets",
+    )
 
     for host in ("127.0.0.1", "::1"):
         with socket.create_connection((host, listener.port), timeout=30) as client:

@@ -42,7 +42,11 @@ def test_run_serves_stream_and_datagram_unix_sockets(tmp_path: Path) -> None:
     with log.open("wb") as stderr:
         process = subprocess.Popen([GP, "run", "-c", str(config)], cwd=ROOT, stderr=stderr)
     try:
-        wait_for(lambda: lines.exists() and dev_log.exists(), 30, f"both sockets ({log})")
+        wait_for(
+            lambda: all(f"listening on {path}" in log.read_text() for path in (lines, dev_log)),
+            30,
+            f"both sockets to listen ({log})",
+        )
         assert stat.S_IMODE(dev_log.stat().st_mode) == 0o666
         payload = b"".join(b"line %d\r\n" % n for n in range(200))
         subprocess.run([nc, "-N", "-U", str(lines)], input=payload, timeout=20, check=True)
