@@ -89,7 +89,9 @@ class StreamServer(Input[StreamOptionsT]):
             server.close()
             await self._close_clients()
             await server.wait_closed()
-            self.log.info("%s: stopped listening on %s.", self.label, where)
+            counts = ", ".join(f"{name} {count}" for name, count in self.stats.counts.items())
+            counted = f" ({counts})" if counts else ""
+            self.log.info("%s: stopped listening on %s%s.", self.label, where, counted)
 
     def _connected(
         self,

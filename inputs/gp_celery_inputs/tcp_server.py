@@ -113,8 +113,9 @@ class TcpServer(StreamServer[TcpServerOptions]):
     ("refused_connections"), so a flood costs no memory and the clients already connected
     are served on. A client that vanished without closing is closed after ``timeout``
     ("idle_closed"); without a timeout, TCP keepalive probes close it within about two
-    minutes (a live client that is merely quiet answers them and stays). While
-    the pipeline is behind, clients are not read, so TCP flow control slows them down.
+    minutes (a live client that is merely quiet answers them and stays). These counts are
+    logged when the input stops. While the pipeline is behind, clients are not read, so
+    TCP flow control slows them down.
     """
 
     aliases = ("input.Tcp", "input.TcpServer")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import socket
 import ssl
@@ -497,7 +498,10 @@ def test_a_silent_tls_client_is_closed_after_timeout_and_counted(
     assert serving.emit.events == []
 
 
-def test_a_flood_beyond_max_connections_is_refused_and_counted(serve_input: ServeFactory) -> None:
+def test_a_flood_beyond_max_connections_is_refused_and_counted(
+    serve_input: ServeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "gp_celery")
     serving = serve_input("TcpServer", {**LOCAL, "max_connections": 10})
     module, port = serving.module, serving.port
     held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(10)]
@@ -520,6 +524,8 @@ def test_a_flood_beyond_max_connections_is_refused_and_counted(serve_input: Serv
     assert sorted(serving.emit.data) == sorted(
         [f"held {n}" for n in range(10)] + [f"again {n}" for n in range(10)] + ["after the flood"]
     )
+    serving.stop()
+    assert "stopped listening on 127.0.0.1:0 (refused_connections 200)." in caplog.text
 
 
 def test_half_open_clients_are_closed_after_timeout_and_free_their_place(
