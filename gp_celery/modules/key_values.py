@@ -285,23 +285,22 @@ def open_store(settings: StoreOptions) -> KeyValues:
 
 def redis_for(settings: StoreOptions) -> Any:
     import redis
+    from redis.backoff import ConstantBackoff
+    from redis.retry import Retry
 
+    common: dict[str, Any] = {
+        "db": settings.db,
+        "password": settings.password,
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.socket_timeout,
+        # One quick retry (a connection the server closed); redis-py's default backs off
+        # for seconds, and a batch would wait that long for a server that is down.
+        "retry": Retry(ConstantBackoff(0.05), 1),
+    }
     if settings.unix_socket_path:
-        return redis.Redis(
-            unix_socket_path=settings.unix_socket_path,
-            db=settings.db,
-            password=settings.password,
-            socket_timeout=settings.socket_timeout,
-        )
+        return redis.Redis(unix_socket_path=settings.unix_socket_path, **common)
     host, port = settings.host_port
-    return redis.Redis(
-        host=host,
-        port=port,
-        db=settings.db,
-        password=settings.password,
-        socket_timeout=settings.socket_timeout,
-        socket_connect_timeout=settings.socket_timeout,
-    )
+    return redis.Redis(host=host, port=port, **common)
 
 
 Warn = Callable[..., None]

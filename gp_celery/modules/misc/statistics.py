@@ -54,7 +54,10 @@ def _json(value: Any) -> str:
 
 
 def _name(field: str, value: str) -> str:
-    return orjson.dumps([field, value]).decode()
+    try:
+        return orjson.dumps([field, value]).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate: counted with U+FFFD in its place
+        return orjson.dumps([field, value.encode("utf-8", "replace").decode()]).decode()
 
 
 @register
