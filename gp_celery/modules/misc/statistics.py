@@ -206,7 +206,10 @@ class Statistics(Misc[StatisticsOptions]):
             by_field.setdefault(name, Counter())[value] += count
         when = "final: " if final else ""
         for name, values in by_field.items():
-            listed = ", ".join(f"{value}={count}" for value, count in values.most_common())
+            listed = ", ".join(
+                f"{value if value.isprintable() else repr(value)}={count}"
+                for value, count in values.most_common()
+            )
             self.log.info(
                 "%s: %s%s in %.1fs: %s", self.label, when, name, options.interval, listed or "none"
             )

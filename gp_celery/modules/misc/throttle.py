@@ -65,10 +65,11 @@ class Throttle(Misc[ThrottleOptions]):
     process would. With ``backend`` naming a RedisStore (or a KeyValueStore/Cache with
     ``backend: RedisStore``) they are kept there; otherwise, in a fleet, in the fleet's own
     Redis; in embedded mode (``gp-celery run`` with one process) in memory, at most
-    ``max_keys`` keys. Each batch adds its counts in one pipelined round trip: a Lua script
-    per key adds the batch's events and starts the window's expiry atomically, so across
-    processes exactly the events numbered min_count..max_count of a window pass. If Redis
-    does not answer, the batch passes unthrottled and each event is tagged.
+    ``max_keys`` keys (a fleet without any Redis counts per process, and says so). Each
+    batch adds its counts in one pipelined round trip: a Lua script per key adds the
+    batch's events and starts the window's expiry atomically, so across processes exactly
+    the events numbered min_count..max_count of a window pass. If Redis does not answer,
+    the batch passes unthrottled and each event is tagged.
 
     Differences from GambolPutty: a fleet's counts are always shared (GambolPutty counted
     per process without a backend); a KeyValueStore with ``backend: DictStore`` counts in
@@ -107,6 +108,12 @@ class Throttle(Misc[ThrottleOptions]):
             return store
         if self.context.redis is not None:
             return RedisKeyValues(self.context.redis)
+        if self.context.process:  # a worker of a fleet without Redis (RabbitMQ, no GP_REDIS_URL)
+            self.log.warning(
+                "%s: no Redis to count in (no backend, and the fleet has none): each worker "
+                "process counts on its own, so each passes up to max_count per key.",
+                self.label,
+            )
         return DictKeyValues(self.options.max_keys)
 
     def process(self, events: Batch) -> Batch:
