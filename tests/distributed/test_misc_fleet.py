@@ -1,5 +1,6 @@
-"""Throttle and Statistics in a real fleet: a worker with two pool processes throttles and
-counts as one process would, through the fleet's Redis or a RedisStore."""
+"""Throttle, Statistics and a RedisStore cache in a real fleet: a worker with two pool
+processes throttles, counts and caches as one process would, through the fleet's Redis or a
+RedisStore."""
 
 from __future__ import annotations
 
@@ -19,19 +20,22 @@ from tests.distributed.conftest import (
     sink_events,
     write_config,
 )
+from tests.modules.services import WebServer
 
 
 def statistics(path: Path) -> list[dict[str, Any]]:
     return [event for event in sink_events(path) if event.get("field_name")]
 
 
-def test_a_fleet_throttles_and_counts_as_one_process_would(
+def test_a_fleet_throttles_counts_and_caches_as_one_process_would(
     tmp_path: Path,
     redis_server: RedisServer,
     start_worker: StartWorker,
     start_listener: StartListener,
+    web_server: WebServer,
 ) -> None:
-    out = {name: tmp_path / f"{name}.jsonl" for name in ("all", "fleet", "store", "stats")}
+    names = ("all", "fleet", "store", "stats", "lookup")
+    out = {name: tmp_path / f"{name}.jsonl" for name in names}
     sinks = "".join(
         f"- FileSink:\n   id: {name}_out\n   file_name: {path}\n   json_lines: true\n"
         for name, path in out.items()
@@ -45,7 +49,7 @@ def test_a_fleet_throttles_and_counts_as_one_process_would(
 - TcpServer:
    interface: 127.0.0.1
    port: 0
-   receivers: [fleet, by_store, Statistics, all_out]
+   receivers: [fleet, by_store, Statistics, all_out, digits]
 - Throttle:
    id: fleet
    key: all
@@ -63,13 +67,31 @@ def test_a_fleet_throttles_and_counts_as_one_process_would(
    interval: 1
    emit_as_event: true
    receivers: [stats_out]
+- RegexParser:
+   id: digits
+   field_extraction_patterns:
+    - test: 'message \\d*?(?P<k>\\d)$'
+   receivers: [lookup]
+- HttpRequest:
+   id: lookup
+   url: {web_server.url}/status/fleet$(k)
+   target_field: status
+   cache_size: 0
+   redis_store: store
+   redis_key: status:$(k)
+   receivers: [lookup_out]
 {sinks}""",
     )
     worker = start_worker(config, redis_server.url, concurrency=2, env=WORKER_ENV)
     listener = start_listener(config, redis_server.url)
-    count = 600
+    paths = [f"/status/fleet{digit}" for digit in range(10)]
+    before = {path: web_server.hits(path) for path in paths}
+    # One chunk with each digit once: one process requests each URL and caches the answer.
+    send_lines(listener.port, [line(n) for n in range(10)])
+    wait_for(lambda: len(sink_events(out["lookup"])) >= 10, 60, f"10 lines in {out['lookup']}")
+    count = 610
     for part in range(3):  # many chunks, spread over both pool processes
-        send_lines(listener.port, [line(n) for n in range(part * 200, (part + 1) * 200)])
+        send_lines(listener.port, [line(n) for n in range(10 + part * 200, 10 + (part + 1) * 200)])
     wait_for(lambda: len(sink_events(out["all"])) >= count, 60, f"{count} lines in {out['all']}")
 
     def all_counted() -> bool:
@@ -91,4 +113,9 @@ def test_a_fleet_throttles_and_counts_as_one_process_would(
     }
     reported = Counter((e["interval_start"], e["field_name"], e["field_value"]) for e in found)
     assert set(reported.values()) == {1}, f"reported more than once: {reported}"
+    # Without an in-process cache (cache_size: 0), only the RedisStore spared the requests.
+    assert {path: web_server.hits(path) - before[path] for path in paths} == dict.fromkeys(paths, 1)
+    looked_up = sink_events(out["lookup"])
+    assert len(looked_up) == count
+    assert all(event["status"] == f"fleet{event['k']}: up" for event in looked_up)
     assert "Traceback" not in worker.output()
