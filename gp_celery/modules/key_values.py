@@ -179,6 +179,12 @@ return count
 """
 
 
+def _raw(key: str) -> bytes:
+    """A key as Redis gets it: UTF-8, a lone surrogate (from undecodable input) kept as
+    its own bytes rather than failing the batch."""
+    return key.encode("utf-8", "surrogatepass")
+
+
 class RedisKeyValues:
     """A store in Redis: every process that opens it shares its keys."""
 
@@ -189,7 +195,7 @@ class RedisKeyValues:
     def get_many(self, keys: list[str]) -> list[bytes | None]:
         if not keys:
             return []
-        return list(self.redis.mget(keys))
+        return list(self.redis.mget([_raw(key) for key in keys]))
 
     def set_many(self, items: dict[str, bytes], ttl: float) -> None:
         if not items:
@@ -197,14 +203,14 @@ class RedisKeyValues:
         pipe = self.redis.pipeline(transaction=False)
         milliseconds = max(1, round(ttl * 1000))
         for key, value in items.items():
-            pipe.set(key, value, px=milliseconds)
+            pipe.set(_raw(key), value, px=milliseconds)
         pipe.execute()
 
     def add_counts(self, counts: dict[str, int], ttl: float) -> dict[str, int]:
         pipe = self.redis.pipeline(transaction=False)
         milliseconds = max(1, round(ttl * 1000))
         for key, amount in counts.items():
-            self._add_count(keys=[key], args=[amount, milliseconds], client=pipe)
+            self._add_count(keys=[_raw(key)], args=[amount, milliseconds], client=pipe)
         return dict(zip(counts, map(int, pipe.execute()), strict=True))
 
 

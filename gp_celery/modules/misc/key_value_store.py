@@ -16,7 +16,9 @@ class KeyValueStore(Misc[KeyValueStoreOptions]):
     written first out): every worker process has its own, so in a fleet a cache there is
     per process, and Throttle counts in the fleet's Redis instead (see Throttle).
     ``backend: RedisStore`` keeps them in the Redis server the options name, shared by
-    every process, as RedisStore does.
+    every process, as RedisStore does. Either way a fleet gives the same results as one
+    process: a per-process DictStore only ever serves as a cache (a miss computes the
+    value again), and what must be fleet-wide (Throttle's counts) goes to Redis.
 
     Differences from GambolPutty: simplekv is not used; ``MemcacheStore`` is refused (it
     never had a client in the original either); values are JSON, not pickles;

@@ -29,6 +29,7 @@ class RedisStore(Misc[StoreOptions]):
 
     aliases = ("misc.RedisStore",)
     stands_alone = True
+    state = "shared"
     examples = [
         Example(
             options={"server": "redis.example.net", "port": 6379, "db": 2},

@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from gp_celery.config import ConfigError, parse_config
+from gp_celery.event import errors_of
 from gp_celery.testing import BuildError, build, pipeline, run
 from tests.conftest import RedisServer
 from tests.modules.services import WebServer
@@ -94,6 +95,15 @@ def test_xpath_results_are_shared_through_the_store(redis_server: RedisServer) -
     )
     assert [event["gambolputty_xpath"] for event in out] == [["cached"], ["new"]]
     assert client.exists("xpath:2")
+
+
+@pytest.mark.parametrize("key", ["\udcff", "x" * 100_000, 7, None])
+def test_any_cache_key_value_works(redis_server: RedisServer, key: Any) -> None:
+    built = pipeline(parse_config(xpath_config(redis_server)))
+    for _ in range(2):  # a miss, then a hit
+        [event] = run(built, [{"id": key, "xml": "<a>x</a>"}], "XPathParser")
+        assert event["gambolputty_xpath"] == ["x"]
+        assert errors_of(event) == []
 
 
 def test_a_failed_parse_is_not_cached(redis_server: RedisServer) -> None:

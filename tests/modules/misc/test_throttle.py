@@ -101,6 +101,14 @@ def test_processes_sharing_a_redis_backend_pass_exactly_max_count_together(
     assert 0 < client.pttl("test:Spam") <= 600_000
 
 
+@pytest.mark.parametrize("value", ["\udcff", None, {"a": 1}, "x" * 100_000, ""])
+def test_any_key_value_is_counted_in_redis_too(redis_server: RedisServer, value: Any) -> None:
+    built = pipeline(parse_config(store_config(redis_server)))
+    out = run(built, spam(9, value), "Throttle")
+    assert len(out) == 7
+    assert all(errors_of(event) == [] for event in out)
+
+
 def test_a_key_value_store_with_a_redis_backend_is_shared_too(redis_server: RedisServer) -> None:
     text = store_config(redis_server, "KeyValueStore", backend="RedisStore")
     one, two = pipeline(parse_config(text)), pipeline(parse_config(text))
