@@ -40,7 +40,7 @@ from gp_celery.config.stages import (
     node_stages,
     stage_digests,
 )
-from gp_celery.config.stores import link_stores
+from gp_celery.config.stores import add_store_prints, link_stores
 from gp_celery.config.wiring import assign_ids, topological_order, wire_receivers
 
 Role = Literal["all", "listener", "worker"]
@@ -231,6 +231,7 @@ def parse_config(
     entries = [item for item in as_written if not _is_global(item)]
     stages = node_stages(nodes, order)
     prints = fingerprints(nodes, entries)
+    add_store_prints(nodes, prints)
     digests = stage_digests(stages, prints)
     return PipelineConfig(file, settings, nodes, order, digest_of(digests), stages, prints, digests)
 

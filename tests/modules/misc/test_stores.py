@@ -172,3 +172,17 @@ def test_a_dict_store_keeps_keys_in_process_and_bounded() -> None:
     assert store.evicted == 1
     assert store.add_counts({"n": 2}, ttl=60) == {"n": 2}
     assert store.add_counts({"n": 3}, ttl=60) == {"n": 5}
+
+
+def test_a_stores_options_count_in_the_digest_of_the_stages_using_it_in_every_role() -> None:
+    def digests(db: int, role: Any) -> dict[str, str]:
+        text = f"""
+- RedisStore: {{server: localhost, db: {db}}}
+- TcpServer: {{port: 0}}
+- Throttle: {{key: $(a), backend: RedisStore}}
+- DevNullSink
+"""
+        return parse_config(text, role=role).digests
+
+    assert digests(1, "all") == digests(1, "listener") == digests(1, "worker")
+    assert digests(1, "worker") != digests(2, "worker")
