@@ -186,3 +186,14 @@ def test_a_stores_options_count_in_the_digest_of_the_stages_using_it_in_every_ro
 
     assert digests(1, "all") == digests(1, "listener") == digests(1, "worker")
     assert digests(1, "worker") != digests(2, "worker")
+
+
+def test_a_dict_store_caches_in_process() -> None:
+    config = """
+- KeyValueStore: {id: local, max_entries: 5}
+- XPathParser: {source_field: xml, query: //a/text(), redis_store: local, redis_key: $(id)}
+"""
+    built = pipeline(parse_config(config))
+    run(built, [{"id": "1", "xml": "<a>first</a>"}], "XPathParser")
+    [event] = run(built, [{"id": "1", "xml": "<a>second</a>"}], "XPathParser")
+    assert event["gambolputty_xpath"] == ["first"]
