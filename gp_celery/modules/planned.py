@@ -17,7 +17,6 @@ from typing import Final
 PLANNED: Final[dict[str, tuple[str, str]]] = {
     "RedisChannel": ("input", "input.RedisChannel"),
     "RedisList": ("input", "input.RedisList"),
-    "Kafka": ("input", "input.Kafka"),
     "UnixSocket": ("input", "input.UnixSocket"),
     "ElasticSearch": ("input", "input.ElasticSearch"),
     "NmapScanner": ("input", "input.NmapScanner"),

@@ -1,0 +1,162 @@
+"""Kafka input against librdkafka's mock cluster: real brokers speaking the Kafka protocol
+on loopback (tests/modules/kafka_cluster.py). The consumers use the KIP-848 group protocol
+(``group.protocol: consumer``), which the mock cluster assigns in milliseconds instead of
+the classic protocol's three-second join delay."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gp_celery.event import META, RECEIVED_FROM
+from gp_celery.framing import INVALID_UTF8, Chunk, decode_chunk
+from gp_celery.testing import BuildError, build
+from gp_celery_inputs.listener.runner import Chunker
+from tests.inputs.conftest import ServeFactory, errors
+from tests.modules.kafka_cluster import MockCluster, mock_cluster
+
+FAST_GROUPS = {"group.protocol": "consumer"}
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[MockCluster]:
+    with mock_cluster() as running:
+        yield running
+
+
+def options(cluster: MockCluster, topic: str, **more: Any) -> dict[str, Any]:
+    return {
+        "brokers": cluster.bootstrap,
+        "topics": topic,
+        "group_id": f"{topic}-group",
+        "auto_offset_reset": "smallest",
+        "consumer_settings": FAST_GROUPS,
+        **more,
+    }
+
+
+def fresh_topic() -> str:
+    return f"topic-{next(_names)}"
+
+
+def test_messages_become_events_in_order_from_their_topic(
+    cluster: MockCluster, serve_input: ServeFactory
+) -> None:
+    topic = fresh_topic()
+    sent = [f"message {number}".encode() for number in range(300)]
+    cluster.produce(topic, list(sent))
+    serving = serve_input("Kafka", options(cluster, topic))
+    events = serving.emit.wait_for(300)
+    assert len(serving.emit.settle(quiet=0.2)) == 300
+    serving.stop()
+    serving.module.close()
+    assert [event["data"] for event in events] == [value.decode() for value in sent]
+    assert {event[META][RECEIVED_FROM] for event in events} == {topic}
+    assert all(errors(event) == [] for event in events)
+
+
+OVERSIZE = "datagram of {} bytes exceeds max_message_bytes=1000; truncated"
+HOSTILE: list[tuple[bytes | None, str | None, list[str]]] = [
+    (b"bad \xff\xfe", "bad \ufffd\ufffd", [INVALID_UTF8]),
+    (b"\x00\x01\x80binary\x00", "\x00\x01\ufffdbinary\x00", [INVALID_UTF8]),
+    (b"", "", []),
+    (None, None, []),  # a tombstone: counted, no event
+    (b"x" * 2000, "x" * 1000, [OVERSIZE.format(2000)]),
+    # cut at a character boundary: the 500th 'e acute' would end at byte 1001
+    (b"a" + "\u00e9".encode() * 1000, "a" + "\u00e9" * 499, [OVERSIZE.format(2001)]),
+    (b"x" * 999 + b"\xff" * 5, "x" * 999 + "\ufffd", [INVALID_UTF8, OVERSIZE.format(1004)]),
+    (b"  spaces kept \n", "  spaces kept \n", []),
+]
+
+
+def test_hostile_values_are_tagged_or_counted_and_nothing_is_lost(
+    cluster: MockCluster, serve_input: ServeFactory
+) -> None:
+    topic = fresh_topic()
+    cluster.produce(topic, [*(value for value, _, _ in HOSTILE), b"next"])
+    serving = serve_input("Kafka", options(cluster, topic, max_message_bytes=1000))
+    expected = [(text, reasons) for _, text, reasons in HOSTILE if text is not None]
+    events = serving.emit.wait_for(len(expected) + 1)
+    assert len(serving.emit.settle(quiet=0.2)) == len(expected) + 1
+    serving.stop()
+    serving.module.close()
+    assert [(event["data"], errors(event)) for event in events] == [*expected, ("next", [])]
+    assert serving.module.stats.counts["tombstones"] == 1
+
+
+def consume(cluster: MockCluster, topic: str, count: int, *, deliver: bool = True) -> list[str]:
+    """Read ``count`` messages as the group ``<topic>-group`` through a real Chunker (a chunk
+    per emit), then close: with ``deliver``, every chunk is delivered as soon as it is
+    emitted; without, nothing is (a listener stopped before the broker took the chunk)."""
+    module = build("Kafka", options(cluster, topic, messages_to_read=count))
+    chunks: list[Chunk] = []
+
+    async def publish(chunk: Chunk) -> None:
+        chunks.append(chunk)
+
+    chunker = Chunker(module, publish, 1 if deliver else 1 << 30, 1 << 30)
+
+    async def main() -> None:
+        await asyncio.wait_for(module.serve(chunker.emit), 20)
+        if not deliver:
+            assert chunker.pending_marks, "the marks are left undelivered"
+            chunker.pending_marks.clear()
+            chunker.pending.clear()
+
+    asyncio.run(main())
+    module.close()
+    return [event["data"] for chunk in chunks for event in decode_chunk(chunk).events]
+
+
+def test_a_restarted_group_resumes_after_the_last_delivered_message(
+    cluster: MockCluster,
+) -> None:
+    topic = fresh_topic()
+    cluster.produce(topic, [b"%d" % number for number in range(10)])
+    assert consume(cluster, topic, 10) == [str(number) for number in range(10)]
+    cluster.produce(topic, [b"%d" % number for number in range(10, 20)])
+    assert consume(cluster, topic, 10) == [str(number) for number in range(10, 20)]
+    # Read but never delivered: nothing is committed, so the next consumer reads them again.
+    cluster.produce(topic, [b"%d" % number for number in range(20, 25)])
+    assert consume(cluster, topic, 5, deliver=False) == []
+    assert consume(cluster, topic, 5) == [str(number) for number in range(20, 25)]
+
+
+def test_lumbermill_and_kafka_python_options_are_accepted() -> None:
+    module = build(
+        "input.Kafka",
+        {
+            "topic": "logs",
+            "brokers": ["kafka1:9092", "kafka2:9092"],
+            "group_id": "lumbermill.MY_HOSTNAME",
+            "auto_offset_reset": "smallest",
+            "auto_commit_enable": False,
+            "auto_commit_interval_ms": 60000,
+            "consumer_timeout_ms": -1,
+            "fetch_wait_max_ms": 100,
+        },
+    )
+    assert module.options.subscription() == ["logs"]
+    assert "MY_HOSTNAME" not in module.group()
+    assert build("Kafka", {"topics": ["a", "b"]}).group() == "gp-celery.Kafka"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {"topics": "a", "topic": "b"},
+        {"topics": "a", "brokers": ["no-port"]},
+        {"topics": "a", "auto_offset_reset": "middle"},
+        {"topics": "a", "consumer_settings": {"enable.auto.commit": True}},
+        {"topics": "a", "max_message_bytes": 0},
+    ],
+)
+def test_bad_options_are_refused(bad: dict[str, Any]) -> None:
+    with pytest.raises(BuildError):
+        build("Kafka", bad)
