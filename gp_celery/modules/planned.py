@@ -18,7 +18,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "RedisChannel": ("input", "input.RedisChannel"),
     "RedisList": ("input", "input.RedisList"),
     "UnixSocket": ("input", "input.UnixSocket"),
-    "ElasticSearch": ("input", "input.ElasticSearch"),
     "NmapScanner": ("input", "input.NmapScanner"),
     "Sniffer": ("input", "input.Sniffer"),
     "Zmq": ("input", "input.ZeroMQ"),
