@@ -113,8 +113,10 @@ class Kafka(Input[KafkaOptions]):
     (published to the broker by a listener, or through the pipeline in embedded mode), that
     offset is committed. A stopped or killed listener therefore loses nothing, and its
     group resumes after the last delivered message; what was read but not yet delivered is
-    read again (at least once; also after a rebalance moved a partition). Listeners on many
-    hosts with one group share the partitions.
+    read again (at least once; also after a rebalance moved a partition, or when the
+    pipeline held the input back beyond librdkafka's max.poll.interval.ms, 5 minutes, and
+    the group moved on without it). Listeners on many hosts with one group share the
+    partitions.
 
     ``received_from`` is the topic (LumberMill put it in a ``topic`` field). Keys and headers
     are not used. A value that is not UTF-8 is replaced and tagged; one longer than

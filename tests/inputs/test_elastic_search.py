@@ -4,6 +4,7 @@ with documents indexed by the official client."""
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import pytest
@@ -160,3 +161,18 @@ def test_gambolputty_and_lumbermill_options_are_accepted() -> None:
 def test_bad_options_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(BuildError):
         build("ElasticSearch", bad)
+
+
+def test_unreachable_nodes_are_logged_and_the_input_keeps_trying(
+    serve_input: ServeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    options = {"nodes": f"127.0.0.1:{port}", "index_name": "x", "query_interval_in_secs": 0.1}
+    serving = serve_input("ElasticSearch", options)
+    wait_for(lambda: "Connection refused" in caplog.text, 15, "a warning about the nodes")
+    assert serving.error is None
+    serving.stop()
+    assert serving.emit.events == []

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +18,7 @@ from gp_celery.event import META, RECEIVED_FROM
 from gp_celery.framing import INVALID_UTF8, Chunk, decode_chunk
 from gp_celery.testing import BuildError, build
 from gp_celery_inputs.listener.runner import Chunker
+from tests.conftest import wait_for
 from tests.inputs.conftest import ServeFactory, errors
 from tests.modules.kafka_cluster import MockCluster, mock_cluster
 
@@ -160,3 +163,18 @@ def test_lumbermill_and_kafka_python_options_are_accepted() -> None:
 def test_bad_options_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(BuildError):
         build("Kafka", bad)
+
+
+def test_unreachable_brokers_are_logged_and_the_input_keeps_trying(
+    serve_input: ServeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    serving = serve_input("Kafka", {"brokers": f"127.0.0.1:{port}", "topics": "t"})
+    wait_for(lambda: "Kafka _TRANSPORT" in caplog.text, 15, "a warning about the brokers")
+    assert serving.error is None
+    serving.stop()
+    serving.module.close()
+    assert serving.emit.events == []
