@@ -94,7 +94,7 @@ class ElasticSearchOptions(Options):
 
 @register
 class ElasticSearch(Input[ElasticSearchOptions]):
-    """Read the documents an Elasticsearch query finds; each hit's _source is an event.
+    """Read what an Elasticsearch query finds; each hit's _source becomes an event.
 
     Each pass opens a point in time on ``index_name`` and pages through the hits in
     ``batch_size`` pages with ``search_after`` (sorted by the query's ``sort``, else by
