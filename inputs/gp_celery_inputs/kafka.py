@@ -295,9 +295,8 @@ class Kafka(Input[KafkaOptions]):
         self.log.info("%s: assigned %d partitions.", self.label, len(partitions))
 
     def _revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        self._commit(
-            consumer, asynchronous=False
-        )  # what is delivered so far; the rest is read again
+        # What is delivered so far; the new owner reads the rest again.
+        self._commit(consumer, asynchronous=False)
         for partition in partitions:
             self._assigned.pop((partition.topic, partition.partition), None)
 

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import logging
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -178,3 +179,58 @@ def test_unreachable_brokers_are_logged_and_the_input_keeps_trying(
     serving.stop()
     serving.module.close()
     assert serving.emit.events == []
+
+
+def test_two_members_of_a_group_share_the_partitions_without_repeating_a_message(
+    cluster: MockCluster,
+) -> None:
+    topic = fresh_topic()
+    total = 400
+    seen: dict[str, list[str]] = {"first": [], "second": []}
+    members = {name: build("Kafka", options(cluster, topic)) for name in seen}
+
+    def publisher(name: str) -> Any:
+        async def publish(chunk: Chunk) -> None:
+            seen[name] += [event["data"] for event in decode_chunk(chunk).events]
+
+        return publish
+
+    def produce_slowly() -> None:  # while the second member joins and the group rebalances
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "linger.ms": 0})
+        for number in range(total):
+            producer.produce(topic, b"%d" % number, partition=number % 4)
+            if number % 50 == 49:
+                producer.flush(10)
+                threading.Event().wait(0.03)
+        assert producer.flush(10) == 0
+
+    async def join(name: str) -> asyncio.Task[None]:
+        module = members[name]
+        chunker = Chunker(module, publisher(name), 1, 1 << 30)  # delivered at once
+        return asyncio.create_task(module.serve(chunker.emit))
+
+    async def main() -> None:
+        serving = [await join("first")]
+        await asyncio.sleep(0.3)
+        wait = asyncio.get_running_loop().run_in_executor(None, produce_slowly)
+        await asyncio.sleep(0.3)  # the first member is reading every partition now
+        serving.append(await join("second"))
+        for _ in range(400):
+            if sum(map(len, seen.values())) >= total:
+                break
+            await asyncio.sleep(0.05)
+        await wait
+        await asyncio.sleep(0.3)  # anything read twice would arrive now
+        for task in serving:
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
+
+    asyncio.run(main())
+    for module in members.values():
+        module.close()
+    everything = seen["first"] + seen["second"]
+    assert sorted(everything, key=int) == [str(n) for n in range(total)]
+    assert seen["first"], "the first member read a share"
+    assert seen["second"], "the second member read a share"
