@@ -102,14 +102,15 @@ class ElasticSearch(Input[ElasticSearchOptions]):
     however long the pipeline takes. The pass repeats every ``query_interval_in_secs``
     (the whole query again, as in GambolPutty: a document still matched is read again);
     with 0 the input ends after one pass (as LumberMill's did). A pass that fails (an
-    index that does not exist yet, nodes down) is logged and tried again at the next
-    interval. ``field_mappings`` picks or renames fields; the document's fields become
-    the event's (``data`` is '' when it has none) and ``received_from`` is the hit's
-    index. Differences: GambolPutty's scan/scroll and LumberMill's from/size paging are
-    replaced by PIT + search_after (scroll is deprecated; from/size stops at 10,000
-    hits); LumberMill also copied ``_id``, ``_index`` and ``_score`` into every event
-    (name ``_id`` or ``_index`` in field_mappings to get them). A document msgpack
-    cannot carry (an integer beyond 64 bits) arrives as JSON text in ``data``, tagged.
+    index that does not exist yet, nodes down) is logged and run again, whole, at the
+    next interval (what it had sent is sent again: at least once). ``field_mappings``
+    picks or renames fields; the document's fields become the event's (``data`` is ''
+    when it has none) and ``received_from`` is the hit's index. Differences:
+    GambolPutty's scan/scroll and LumberMill's from/size paging are replaced by PIT +
+    search_after (scroll is deprecated; from/size stops at 10,000 hits); LumberMill also
+    copied ``_id``, ``_index`` and ``_score`` into every event (name ``_id`` or
+    ``_index`` in field_mappings to get them). A document msgpack cannot carry (an
+    integer beyond 64 bits) arrives as JSON text in ``data``, tagged.
     State: none; run one listener per query, or each repeats it.
     """
 
