@@ -17,8 +17,6 @@ from typing import Final
 PLANNED: Final[dict[str, tuple[str, str]]] = {
     "RedisChannel": ("input", "input.RedisChannel"),
     "RedisList": ("input", "input.RedisList"),
-    "Kafka": ("input", "input.Kafka"),
-    "ElasticSearch": ("input", "input.ElasticSearch"),
     "NmapScanner": ("input", "input.NmapScanner"),
     "Sniffer": ("input", "input.Sniffer"),
     "Zmq": ("input", "input.ZeroMQ"),
