@@ -247,6 +247,13 @@ class RedisList(Input[RedisListOptions]):
         client.hset(
             source.owner, mapping={"token": source.token, "acked": 0, "host": host, "pid": pid}
         )
+        if left := client.llen(source.processing):
+            self.log.info(
+                "%s: %d items in %s were not delivered before; sending them first.",
+                self.label,
+                left,
+                source.processing,
+            )
 
     def _check_not_taken_over(self, source: _Source) -> None:
         """Another listener claimed the processing list: say so and stop, not fight."""
@@ -279,14 +286,7 @@ class RedisList(Input[RedisListOptions]):
         replayed, items = reply[0], len(reply) // 2
         if not items:
             return 0
-        if replayed:
-            self.stats.incr("replayed", replayed)
-            self.log.info(
-                "%s: sending on %d items from %s that were not delivered before.",
-                self.label,
-                replayed,
-                source.processing,
-            )
+        self.stats.incr("replayed", replayed)
         source.taken += items
         await emit(self._pieces(source.name, reply), mark=_Mark(source, token, source.taken))
         return items
