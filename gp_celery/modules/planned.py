@@ -15,7 +15,6 @@ from typing import Final
 
 # YAML name -> (family, LumberMill name)
 PLANNED: Final[dict[str, tuple[str, str]]] = {
-    "RedisChannel": ("input", "input.RedisChannel"),
     "Kafka": ("input", "input.Kafka"),
     "UnixSocket": ("input", "input.UnixSocket"),
     "ElasticSearch": ("input", "input.ElasticSearch"),

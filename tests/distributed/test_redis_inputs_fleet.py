@@ -1,7 +1,7 @@
-"""RedisList in a fleet: `redis-cli`/redis-py producers -> a real `gp-celery listen` ->
-Redis -> a real `celery worker` -> FileSink. The listener is SIGKILLed while items flow:
-nothing is lost, and only the items that were in flight (in its processing list when it
-died) can arrive twice."""
+"""RedisList and RedisChannel in a fleet: redis-py and `redis-cli` producers -> a real
+`gp-celery listen` -> Redis -> a real `celery worker` -> FileSink. The listener is
+SIGKILLed while items flow: nothing is lost, and only the items that were in flight (in its
+processing list when it died) can arrive twice."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from tests.distributed.conftest import (
 )
 
 COUNT = 1500
+MESSAGES = 20
 
 
 def launch_listener(config: Path, redis: RedisServer, log: Path) -> subprocess.Popen[bytes]:
@@ -52,6 +53,24 @@ def wait_until_reading(process: subprocess.Popen[bytes], log: Path) -> None:
     assert process.poll() is None, log.read_text()
 
 
+def publish(redis: RedisServer, numbers: range) -> None:
+    """With one redis-cli, once the new listener (and only it) is subscribed."""
+    client = redis.client()
+    wait_for(
+        lambda: dict(client.pubsub_numsub("alerts")).get(b"alerts") == 1,
+        10,
+        "the listener to subscribe",
+    )
+    commands = "".join(f"PUBLISH alerts '{line(n)}'\n" for n in numbers)
+    subprocess.run(
+        ["redis-cli", "-p", str(redis.port)],
+        input=commands.encode(),
+        capture_output=True,
+        timeout=10,
+        check=True,
+    )
+
+
 def test_a_sigkilled_listener_loses_no_item_and_repeats_only_those_in_flight(
     tmp_path: Path, redis_server: RedisServer, start_worker: StartWorker
 ) -> None:
@@ -60,6 +79,10 @@ def test_a_sigkilled_listener_loses_no_item_and_repeats_only_those_in_flight(
         tmp_path,
         f"{FAST_BATCHES}- RedisList:\n   lists: logs\n   batch_size: 20\n"
         f"   server: 127.0.0.1\n   port: {redis_server.port}\n"
+        "   receivers: [FileSink]\n"
+        f"- RedisChannel:\n   channel: alerts\n"
+        f"   server: 127.0.0.1\n   port: {redis_server.port}\n"
+        "   receivers: [FileSink]\n"
         f"- FileSink:\n   file_name: {out}\n   json_lines: true\n",
     )
     first_log = tmp_path / "listener-0.log"
@@ -93,7 +116,8 @@ def test_a_sigkilled_listener_loses_no_item_and_repeats_only_those_in_flight(
         wait_until_reading(second, log)
         producer.join(timeout=30)
         assert not producer.is_alive()
-        counts = wait_for_ids(out, range(COUNT), timeout=60)
+        publish(redis_server, range(COUNT, COUNT + MESSAGES))
+        counts = wait_for_ids(out, range(COUNT + MESSAGES), timeout=60)
         assert len(settle(out, quiet=0.5)) == sum(counts.values())
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=30) == 0
