@@ -1,9 +1,9 @@
 """What the Redis inputs share: their connection options, clients, and patient reconnecting.
 
 RedisList and RedisChannel never give up on a Redis that went away: every failed call is
-counted, logged (rate-limited) and tried again after a backoff that grows to
-``MAX_BACKOFF_SECS``. The clients do not retry by themselves (redis-py would, silently), so
-every lost connection is seen, counted and said once.
+counted, logged (rate-limited) and tried again after a backoff (``_retry.Backoff``). The
+clients do not retry by themselves (redis-py would, silently), so every lost connection is
+seen, counted and said once.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
-FIRST_BACKOFF_SECS: Final = 0.1
-MAX_BACKOFF_SECS: Final = 5.0
 SOCKET_TIMEOUT_SECS: Final = 10.0
 """A command (a script moving a batch, a pub/sub read) that gets no answer for this long
 counts as a lost connection."""
@@ -86,17 +84,3 @@ def async_client(options: RedisSourceOptions) -> redis.asyncio.Redis:
         socket_connect_timeout=SOCKET_TIMEOUT_SECS,
         retry=Retry(NoBackoff(), 0),
     )
-
-
-class Backoff:
-    """Seconds to wait before the next try: doubling from 0.1 s to 5 s, reset on success."""
-
-    def __init__(self) -> None:
-        self.delay = 0.0
-
-    def next(self) -> float:
-        self.delay = min(MAX_BACKOFF_SECS, max(FIRST_BACKOFF_SECS, self.delay * 2))
-        return self.delay
-
-    def reset(self) -> None:
-        self.delay = 0.0

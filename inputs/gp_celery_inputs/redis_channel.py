@@ -12,7 +12,8 @@ from pydantic import Field, field_validator, model_validator
 from gp_celery.framing import DEFAULT_MAX_LINE_BYTES, Framing, Piece, truncate_utf8
 from gp_celery.modules.base import Emit, Example, Input
 from gp_celery.modules.registry import register
-from gp_celery_inputs._redis import Backoff, RedisSourceOptions, async_client, connection_errors
+from gp_celery_inputs._redis import RedisSourceOptions, async_client, connection_errors
+from gp_celery_inputs._retry import Backoff
 
 BATCH_MESSAGES: Final = 500
 """Messages already received are taken together, up to this many, into one emit."""

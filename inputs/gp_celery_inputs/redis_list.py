@@ -17,7 +17,8 @@ from pydantic import Field, field_validator
 from gp_celery.framing import DEFAULT_MAX_LINE_BYTES, Framing, Piece, truncate_utf8
 from gp_celery.modules.base import Emit, Example, Input
 from gp_celery.modules.registry import register
-from gp_celery_inputs._redis import Backoff, RedisSourceOptions, connection_errors, sync_client
+from gp_celery_inputs._redis import RedisSourceOptions, connection_errors, sync_client
+from gp_celery_inputs._retry import Backoff
 
 T = TypeVar("T")
 

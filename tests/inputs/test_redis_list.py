@@ -3,7 +3,6 @@ Chunker (as embedded mode runs it), so items are removed only when their chunk i
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import subprocess
 import threading
@@ -11,75 +10,21 @@ from typing import Any
 
 import pytest
 
-from gp_celery.event import META, RECEIVED_FROM, Event
-from gp_celery.framing import INVALID_UTF8, Chunk, decode_chunk
+from gp_celery.event import META, RECEIVED_FROM
+from gp_celery.framing import INVALID_UTF8
 from gp_celery.testing import BuildError, build
-from gp_celery_inputs.listener.runner import InputFailedError, InputRunner
+from gp_celery_inputs.listener.runner import InputFailedError
 from gp_celery_inputs.redis_list import ListOwnedError
 from tests.conftest import RedisServer, wait_for
 from tests.inputs.conftest import errors
+from tests.inputs.delivering import Running
 
 PROCESSING = "{list}:gp-celery:processing:test-host:redis"
-CRASHED: list[asyncio.AbstractEventLoop] = []
 
 
-class Running:
-    """A RedisList served by an InputRunner on its own thread and loop. Delivered chunks
-    become events here; while ``gate`` is clear, a delivery waits (nothing is delivered)."""
-
-    def __init__(self, server: RedisServer, gate: threading.Event | None = None, **options: Any):
-        settings = {"server": "127.0.0.1", "port": server.port, "consumer": "test-host"}
-        self.module = build("RedisList", {**settings, **options}, node_id="redis")
-        self.gate = gate
-        self.events: list[Event] = []
-        self.error: BaseException | None = None
-        self._changed = threading.Condition()
-        self.loop = asyncio.new_event_loop()
-        self.runner = InputRunner({"redis": self.module}, self._deliver, lambda _m: 1 << 16, 20)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    async def _deliver(self, chunk: Chunk) -> None:
-        while self.gate is not None and not self.gate.is_set():
-            await asyncio.sleep(0.01)
-        events = decode_chunk(chunk).events
-        with self._changed:
-            self.events += events
-            self._changed.notify_all()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_until_complete(self.runner.run())
-        except RuntimeError as error:  # the loop was stopped: a simulated crash
-            if "stopped" not in str(error):
-                self.error = error
-        except BaseException as error:
-            self.error = error
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Any]:
-        with self._changed:
-            self._changed.wait_for(lambda: len(self.events) >= count or self.error, timeout)
-        assert self.error is None, self.error
-        assert len(self.events) >= count, f"expected {count} events, got {len(self.events)}"
-        return [event["data"] for event in self.events]
-
-    def stop(self) -> None:
-        """SIGTERM's way: stop reading, deliver what is pending, then close."""
-        if self.gate is not None:
-            self.gate.set()
-        self.loop.call_soon_threadsafe(self.runner.request_stop)
-        self._thread.join(10)
-        assert not self._thread.is_alive()
-        self.module.close()
-
-    def crash(self) -> None:
-        """Stop the loop where it stands: nothing pending is delivered or acknowledged."""
-        CRASHED.append(self.loop)  # never collected: its tasks must not run their finally
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        assert not self._thread.is_alive()
-        self.module.close()
+def read_lists(server: RedisServer, gate: threading.Event | None = None, **options: Any) -> Running:
+    settings = {"server": "127.0.0.1", "port": server.port, "consumer": "test-host"}
+    return Running(build("RedisList", {**settings, **options}, node_id="redis"), gate)
 
 
 def redis_cli(server: RedisServer, *args: str, stdin: bytes | None = None) -> str:
@@ -97,7 +42,7 @@ def drained(server: RedisServer, *lists: str) -> bool:
 def test_items_from_redis_cli_are_events_named_by_their_list_and_removed_once_delivered(
     redis_server: RedisServer,
 ) -> None:
-    running = Running(redis_server, lists=["logs", "audit"])
+    running = read_lists(redis_server, lists=["logs", "audit"])
     redis_cli(redis_server, "RPUSH", "logs", "one", "two")
     redis_cli(redis_server, "RPUSH", "audit", "three")
     running.wait_for(3)
@@ -113,7 +58,7 @@ def test_many_items_arrive_once_each_and_in_order_in_small_batches(
 ) -> None:
     client = redis_server.client()
     client.rpush("logs", *(f"item {n}" for n in range(400)))
-    running = Running(redis_server, lists="logs", batch_size=7)
+    running = read_lists(redis_server, lists="logs", batch_size=7)
     data = running.wait_for(400)
     wait_for(lambda: drained(redis_server, "logs"), 5, "the list to be emptied")
     running.stop()
@@ -136,7 +81,7 @@ HOSTILE = {
 @pytest.mark.parametrize("case", HOSTILE, ids=list(HOSTILE))
 def test_hostile_items_are_data_tagged_not_lost(redis_server: RedisServer, case: str) -> None:
     raw, expected, reasons = HOSTILE[case]
-    running = Running(redis_server, lists="logs", max_item_bytes=1001)
+    running = read_lists(redis_server, lists="logs", max_item_bytes=1001)
     redis_cli(redis_server, "RPUSH", "logs", stdin=raw)
     redis_cli(redis_server, "RPUSH", "logs", "next")
     assert running.wait_for(2) == [expected, "next"]
@@ -150,7 +95,7 @@ def test_a_key_that_is_not_a_list_is_counted_while_the_other_lists_flow(
     redis_server: RedisServer,
 ) -> None:
     redis_cli(redis_server, "HSET", "odd", "field", "value")
-    running = Running(redis_server, lists=["odd", "logs"])
+    running = read_lists(redis_server, lists=["odd", "logs"])
     redis_cli(redis_server, "RPUSH", "logs", "fine")
     assert running.wait_for(1) == ["fine"]
     wait_for(lambda: running.module.stats.counts["wrong_type"] > 0, 5, "a WRONGTYPE count")
@@ -167,7 +112,7 @@ def test_items_in_flight_when_the_process_dies_come_again_at_start_and_only_they
     gate = threading.Event()
     gate.set()
     client = redis_server.client()
-    first = Running(redis_server, gate=gate, lists="logs")
+    first = read_lists(redis_server, gate=gate, lists="logs")
     client.rpush("logs", *(f"delivered {n}" for n in range(50)))
     first.wait_for(50)
     wait_for(lambda: drained(redis_server, "logs"), 5, "the delivered items to be removed")
@@ -179,7 +124,7 @@ def test_items_in_flight_when_the_process_dies_come_again_at_start_and_only_they
     assert client.llen("logs") == 0
 
     client.rpush("logs", "after the restart")
-    second = Running(redis_server, lists="logs")
+    second = read_lists(redis_server, lists="logs")
     data = second.wait_for(31)
     wait_for(lambda: drained(redis_server, "logs"), 5, "the lists to be emptied")
     second.stop()
@@ -190,7 +135,7 @@ def test_items_in_flight_when_the_process_dies_come_again_at_start_and_only_they
 def test_a_redis_restart_mid_run_loses_nothing_and_is_counted(
     redis_server: RedisServer,
 ) -> None:
-    running = Running(redis_server, lists="logs")
+    running = read_lists(redis_server, lists="logs")
     client = redis_server.client()
     client.rpush("logs", *(f"before {n}" for n in range(300)))
     running.wait_for(300)
@@ -215,8 +160,8 @@ def test_a_processing_list_that_a_live_process_here_owns_is_refused(
             owner,
             mapping={"token": "theirs", "acked": 0, "host": socket.gethostname(), "pid": other.pid},
         )
-        second = Running(redis_server, lists="logs")
-        second._thread.join(10)
+        second = read_lists(redis_server, lists="logs")
+        second.join()
     finally:
         other.kill()
         other.wait()
