@@ -106,7 +106,13 @@ def test_after_redis_restarts_the_input_subscribes_again_and_counts_it(
     subscribed(redis_server, "logs")
     redis_cli(redis_server, "PUBLISH", "logs", "before")
     serving.emit.wait_for(1)
-    redis_server.restart()
+    redis_server.stop()  # the subscription goes with the connection
+    wait_for(
+        lambda: serving.module.stats.counts["reconnects"] >= 1,
+        10,
+        "the lost connection to be counted",
+    )
+    redis_server.start()
     subscribed(redis_server, "logs")
     redis_cli(redis_server, "PUBLISH", "logs", "after")
     assert [event["data"] for event in serving.emit.wait_for(2)] == ["before", "after"]

@@ -140,7 +140,13 @@ def test_a_redis_restart_mid_run_loses_nothing_and_is_counted(
     client.rpush("logs", *(f"before {n}" for n in range(300)))
     running.wait_for(300)
     wait_for(lambda: drained(redis_server, "logs"), 5, "the list to be emptied")
-    redis_server.restart()  # AOF: the lists survive, the connection does not
+    redis_server.stop()  # AOF: the lists survive, the connection does not
+    wait_for(
+        lambda: running.module.stats.counts["connection_errors"] >= 1,
+        10,
+        "the lost connection to be counted",
+    )
+    redis_server.start()
     client = redis_server.client()
     client.rpush("logs", *(f"after {n}" for n in range(300)))
     data = running.wait_for(600)
