@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final, TypeVar
 
@@ -108,6 +109,10 @@ class _Source:
     token: str = ""
     taken: int = 0
     """Items handed on under ``token`` (replayed or moved)."""
+    paused_until: float = 0.0
+    """While Redis refuses this list (not a list, say), it is asked again only from here
+    on, so the other lists keep flowing."""
+    backoff: Backoff = field(default_factory=Backoff)
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,8 @@ class RedisList(Input[RedisListOptions]):
         while True:
             moved = 0
             for source in self._sources:
-                moved += await self._take_from(source, emit)
+                if source.paused_until <= time.monotonic():
+                    moved += await self._take_from(source, emit)
             if moved:
                 idle = 0.0
             else:
@@ -284,6 +290,7 @@ class RedisList(Input[RedisListOptions]):
             await self._refused(source, error)
             return 0
         self._backoff.reset()
+        source.backoff.reset()
         replayed, items = reply[0], len(reply) // 2
         if not items:
             return 0
@@ -306,15 +313,17 @@ class RedisList(Input[RedisListOptions]):
             return
         kind = "wrong_type" if text.startswith("WRONGTYPE") else "redis_errors"
         self.stats.incr(kind)
+        delay = source.backoff.next()
+        source.paused_until = time.monotonic() + delay
         self.warn_limited(
             f"{kind}:{source.name}",
-            "cannot take from %r: %s; trying again later (%d times so far).",
+            "cannot take from %r: %s; trying again in %.1fs (%d times so far).",
             source.name,
             text,
+            delay,
             self.stats.counts[kind],
             every=30.0,
         )
-        await asyncio.sleep(self._backoff.next())
 
     def _pieces(self, name: str, reply: list[Any]) -> list[Piece]:
         """One piece per run of items; an overlong item is a piece of its own, tagged."""
@@ -363,7 +372,8 @@ class RedisList(Input[RedisListOptions]):
             return
         if removed == -1:
             self.log.info(
-                "%s: %s was claimed again; its delivered items will be sent once more.",
+                "%s: could not remove delivered items from %s: it was claimed anew since "
+                "they were taken (Redis lost its data?).",
                 self.label,
                 source.processing,
             )
