@@ -82,8 +82,8 @@ class RedisListOptions(RedisSourceOptions):
     """Accepted for LumberMill configs and unused (its BLPOP timeout; see below)."""
     max_item_bytes: int = Field(DEFAULT_MAX_LINE_BYTES, ge=1)
     """Longer items are truncated to this many bytes and tagged (default 1 MiB)."""
-    consumer: str = Field(default_factory=socket.gethostname, min_length=1)
-    """This listener's name in its processing lists' keys (default: the host name). Two
+    consumer: str | None = Field(None, min_length=1)
+    """This listener's name in its processing lists' keys (None: the host name). Two
     listeners on one host reading the same lists as the same node need different names."""
 
     @field_validator("lists", mode="before")
@@ -174,7 +174,7 @@ class RedisList(Input[RedisListOptions]):
         self._executor: ThreadPoolExecutor | None = None
         self._client: Any = None
         self._backoff = Backoff()
-        node, consumer = self.node_id, self.options.consumer
+        node, consumer = self.node_id, self.options.consumer or socket.gethostname()
         self._sources = [
             _Source(name, f"{name}:gp-celery:processing:{consumer}:{node}", "")
             for name in self.options.lists
