@@ -12,7 +12,10 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT, RedisServer, StartWorker, wait_for
 from tests.distributed.conftest import (
@@ -30,18 +33,35 @@ COUNT = 1500
 MESSAGES = 20
 
 
-def launch_listener(config: Path, redis: RedisServer, log: Path) -> subprocess.Popen[bytes]:
-    """`gp-celery listen`, started (see ``wait_until_reading``)."""
-    with log.open("wb") as output:
-        return subprocess.Popen(
-            [GP, "listen", "-c", str(config), "--broker", redis.url],
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env={**os.environ, "GP_BROKER_URL": redis.url},
-            start_new_session=True,
-        )
+Launch = Callable[[Path, RedisServer], tuple[subprocess.Popen[bytes], Path]]
+
+
+@pytest.fixture
+def launch_listener(tmp_path: Path) -> Iterator[Launch]:
+    """``launch_listener(config, redis)``: a `gp-celery listen` process and its log (see
+    ``wait_until_reading``); killed at the end of the test if it still runs."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def launch(config: Path, redis: RedisServer) -> tuple[subprocess.Popen[bytes], Path]:
+        log = tmp_path / f"listener-{len(started)}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [GP, "listen", "-c", str(config), "--broker", redis.url],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={**os.environ, "GP_BROKER_URL": redis.url},
+                start_new_session=True,
+            )
+        started.append(process)
+        return process, log
+
+    yield launch
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 def wait_until_reading(process: subprocess.Popen[bytes], log: Path) -> None:
@@ -72,7 +92,10 @@ def publish(redis: RedisServer, numbers: range) -> None:
 
 
 def test_a_sigkilled_listener_loses_no_item_and_repeats_only_those_in_flight(
-    tmp_path: Path, redis_server: RedisServer, start_worker: StartWorker
+    tmp_path: Path,
+    redis_server: RedisServer,
+    start_worker: StartWorker,
+    launch_listener: Launch,
 ) -> None:
     out = tmp_path / "out.jsonl"
     config = write_config(
@@ -85,14 +108,9 @@ def test_a_sigkilled_listener_loses_no_item_and_repeats_only_those_in_flight(
         "   receivers: [FileSink]\n"
         f"- FileSink:\n   file_name: {out}\n   json_lines: true\n",
     )
-    first_log = tmp_path / "listener-0.log"
-    first = launch_listener(config, redis_server, first_log)  # starts while the worker does
-    try:
-        start_worker(config, redis_server.url, env=WORKER_ENV)
-        wait_until_reading(first, first_log)
-    except BaseException:
-        os.killpg(first.pid, signal.SIGKILL)
-        raise
+    first, first_log = launch_listener(config, redis_server)  # starts while the worker does
+    start_worker(config, redis_server.url, env=WORKER_ENV)
+    wait_until_reading(first, first_log)
     client = redis_server.client()
     pushed = [0]
 
@@ -110,20 +128,15 @@ def test_a_sigkilled_listener_loses_no_item_and_repeats_only_those_in_flight(
     first.wait(timeout=10)
     in_flight = client.llen(processing)  # frozen now: nobody else touches it
 
-    log = tmp_path / "listener-1.log"
-    second = launch_listener(config, redis_server, log)
-    try:
-        wait_until_reading(second, log)
-        producer.join(timeout=30)
-        assert not producer.is_alive()
-        publish(redis_server, range(COUNT, COUNT + MESSAGES))
-        counts = wait_for_ids(out, range(COUNT + MESSAGES), timeout=60)
-        assert len(settle(out, quiet=0.5)) == sum(counts.values())
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=30) == 0
-    finally:
-        if second.poll() is None:
-            os.killpg(second.pid, signal.SIGKILL)
+    second, log = launch_listener(config, redis_server)
+    wait_until_reading(second, log)
+    producer.join(timeout=30)
+    assert not producer.is_alive()
+    publish(redis_server, range(COUNT, COUNT + MESSAGES))
+    counts = wait_for_ids(out, range(COUNT + MESSAGES), timeout=60)
+    assert len(settle(out, quiet=0.5)) == sum(counts.values())
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=30) == 0
     assert duplicates(counts) <= in_flight
     replayed = re.search(r"(\d+) items in \S+ were not delivered before", log.read_text())
     assert (int(replayed.group(1)) if replayed else 0) == in_flight
