@@ -15,8 +15,6 @@ from typing import Final
 
 # YAML name -> (family, LumberMill name)
 PLANNED: Final[dict[str, tuple[str, str]]] = {
-    "RedisChannel": ("input", "input.RedisChannel"),
-    "RedisList": ("input", "input.RedisList"),
     "NmapScanner": ("input", "input.NmapScanner"),
     "Sniffer": ("input", "input.Sniffer"),
     "Zmq": ("input", "input.ZeroMQ"),
