@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import os
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ from gp_celery_inputs.file.options import FileOptions
 from gp_celery_inputs.file.tail import Tail, start_of_last_lines
 from gp_celery_inputs.file.watch import Watcher, make_watcher
 
+IN_ISDIR: Final = 0x40000000
+"""inotify's flag for an event about a directory (inotify(7))."""
 READ_PER_TURN: Final = 8 << 20
 """Bytes read from one file before the others get their turn."""
 MAX_WARNED: Final = 10_000
@@ -107,7 +110,8 @@ class File(Input[FileOptions]):
     async def serve(self, emit: Emit) -> None:
         options = self.options
         self.store = OffsetStore(self.sincedb(), options.sincedb_write_interval, self.label)
-        watcher = make_watcher("poll" if options.mode == "cat" else options.watch, self.label)
+        kind = "poll" if options.mode == "cat" else options.watch
+        watcher = make_watcher(kind, self.label, self._relevant)
         self.watcher_kind = watcher.kind
         try:
             if options.mode == "cat":
@@ -121,6 +125,14 @@ class File(Input[FileOptions]):
                 tail.close()
             self.tails.clear()
             self.store.save()
+
+    def _relevant(self, name: str, mask: int) -> bool:
+        """May a change to this name in a watched directory concern the files we read?"""
+        if mask & IN_ISDIR or fnmatch.fnmatch(name, self.options.pattern):
+            return True
+        return any(os.path.basename(path) == name for path in self.options.paths) or any(
+            os.path.basename(tail.path) == name for tail in self.tails.values()
+        )
 
     async def delivered(self, mark: object) -> None:
         if not isinstance(mark, Mark) or self.store is None:
@@ -266,10 +278,10 @@ class File(Input[FileOptions]):
                 return False
             budget -= len(data)
             for start in range(0, len(data), feed):
-                pieces = tail.cutter.feed(data[start : start + feed])
-                if pieces:
-                    await emit(pieces, None)
-            await emit([], tail.mark())
+                part = data[start : start + feed]
+                pieces = tail.cutter.feed(part)
+                tail.offset += len(part)
+                await emit(pieces, tail.mark())  # a mark per feed: a kill repeats little
         return True
 
     async def _finish(self, tail: Tail, emit: Emit) -> None:

@@ -31,8 +31,8 @@ class Tail:
     """When data last came."""
 
     def read(self) -> bytes:
+        """The next bytes after ``offset`` (which moves as they are fed to the cutter)."""
         data = os.pread(self.fd, READ_BYTES, self.offset)
-        self.offset += len(data)
         if data:
             self.active_at = time.monotonic()
         return data

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from inotify_simple import INotify
 
 log = logging.getLogger(__name__)
+
+Relevant = Callable[[str, int], bool]
+"""(a name in a watched directory, the inotify event mask) -> may it concern our files?"""
 
 
 class Watcher(Protocol):
@@ -49,10 +53,11 @@ class InotifyWatcher:
 
     kind = "inotify"
 
-    def __init__(self, inotify: INotify) -> None:
+    def __init__(self, inotify: INotify, relevant: Relevant) -> None:
         from inotify_simple import flags
 
         self._inotify = inotify
+        self._relevant = relevant
         self._mask = (
             flags.MODIFY
             | flags.CREATE
@@ -80,14 +85,30 @@ class InotifyWatcher:
             self._paths[descriptor] = directory
 
     async def wait(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        self._ready.clear()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            # asyncio.wait, not wait_for: Python 3.11's wait_for can swallow a cancellation
+            # that arrives as the event is set, and the input would never stop.
+            waiter = asyncio.ensure_future(self._ready.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=left)
+            finally:
+                waiter.cancel()
+            self._ready.clear()
+            if self._changed():
+                return
+
+    def _changed(self) -> bool:
+        """Did anything we read change? (Writes of other files in the directory, such as
+        a sink's output or the offset store, are no reason to scan.)"""
+        changed = False
         for event in self._inotify.read(timeout=0):
             if event.mask & self._ignored:  # the directory went away: watch it again later
                 directory = self._paths.pop(event.wd, None)
                 if directory is not None:
                     self._watched.pop(directory, None)
+            changed = changed or not event.name or self._relevant(event.name, event.mask)
+        return changed
 
     def close(self) -> None:
         with contextlib.suppress(RuntimeError, ValueError, OSError):
@@ -95,7 +116,9 @@ class InotifyWatcher:
         self._inotify.close()
 
 
-def make_watcher(kind: Literal["auto", "inotify", "poll"], label: str) -> Watcher:
+def make_watcher(
+    kind: Literal["auto", "inotify", "poll"], label: str, relevant: Relevant
+) -> Watcher:
     """The watcher asked for; 'auto' falls back to polling where inotify cannot start
     (not Linux, or the per-user limit of inotify instances reached)."""
     if kind == "poll":
@@ -109,4 +132,4 @@ def make_watcher(kind: Literal["auto", "inotify", "poll"], label: str) -> Watche
             raise OSError(f"inotify is not available here: {error}") from error
         log.info("%s: inotify is not available (%s); polling instead.", label, error)
         return Poller()
-    return InotifyWatcher(inotify)
+    return InotifyWatcher(inotify, relevant)
