@@ -315,6 +315,49 @@ def test_offsets_are_saved_on_stop_and_a_restart_reads_every_line_once(
     assert entry == {"path": str(log), "offset": info.st_size}
 
 
+def test_the_store_forgets_files_rotated_away_and_deleted(follow: Any, tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("one\n")
+    running = follow(paths=[str(log)], start_position="beginning", sincedb_write_interval=0)
+    running.wait_for(1)
+    old = log.stat()
+    os.replace(log, tmp_path / "app.log.1")
+    log.write_text("two\n")
+    running.wait_for(2)
+    wait_for(lambda: len(running.module.tails) == 1, 5, "the old file closed")
+    (tmp_path / "app.log.1").unlink()
+    store = running.module.store
+    wait_for(lambda: (old.st_dev, old.st_ino) not in store.offsets, 5, "the old entry pruned")
+    running.stop()
+    stored = json.loads((tmp_path / "sincedb.json").read_text())["files"]
+    assert list(stored) == [f"{log.stat().st_dev}:{log.stat().st_ino}"]
+
+
+def test_a_file_above_size_limit_is_skipped_and_counted(follow: Any, tmp_path: Path) -> None:
+    (tmp_path / "big.log").write_text("x" * 1000 + "\n")
+    (tmp_path / "small.log").write_text("small\n")
+    running = follow(paths=[str(tmp_path)], size_limit=100, start_position="beginning")
+    assert running.wait_for(1) == ["small"]
+    assert running.module.stats.counts["files_too_large"] == 1
+
+
+def test_ignore_truncate_reads_on_from_the_old_offset_once_the_file_grew_past_it(
+    follow: Any, tmp_path: Path
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("0123456789\n")
+    running = follow(paths=[str(log)], start_position="beginning", ignore_truncate=True)
+    running.wait_for(1)
+    os.truncate(log, 0)
+    with log.open("a") as out:
+        out.write("short\n")
+    time.sleep(0.3)
+    assert running.data == ["0123456789"]
+    with log.open("a") as out:
+        out.write("after more\n")  # the file is 17 bytes now; reading goes on at 11
+    assert running.wait_for(2) == ["0123456789", " more"]
+
+
 def test_an_offset_is_saved_only_once_its_lines_are_delivered(tmp_path: Path) -> None:
     """With a chunker that never delivers, nothing is saved; once it delivers, all is."""
     from gp_celery_inputs.listener.runner import Chunker

@@ -82,6 +82,9 @@ class File(Input[FileOptions]):
         self.store: OffsetStore | None = None
         self._stopping = False
         self._warned: set[str] = set()
+        self._names = {os.path.basename(path) for path in options.paths}
+        self._scans = True
+        """Some path is a directory (then names matching the pattern matter)."""
         self.watcher_kind = ""
         """'inotify' or 'poll' once serving (for tests)."""
 
@@ -127,10 +130,11 @@ class File(Input[FileOptions]):
             self.store.save()
 
     def _relevant(self, name: str, mask: int) -> bool:
-        """May a change to this name in a watched directory concern the files we read?"""
-        if mask & IN_ISDIR or fnmatch.fnmatch(name, self.options.pattern):
+        """May a change to this name in a watched directory concern the files we read?
+        (Not a sink's output or the offset store beside a file given by its path.)"""
+        if mask & IN_ISDIR or (self._scans and fnmatch.fnmatch(name, self.options.pattern)):
             return True
-        return any(os.path.basename(path) == name for path in self.options.paths) or any(
+        return name in self._names or any(
             os.path.basename(tail.path) == name for tail in self.tails.values()
         )
 
@@ -191,6 +195,7 @@ class File(Input[FileOptions]):
 
     def _track(self, found: Found, first: bool) -> None:
         """Open the files newly found; note those that left our view."""
+        self._scans = found.scanned
         seen: set[FileId] = set()
         for path, info in found.files.items():
             file = FileId.of(info)
@@ -205,6 +210,8 @@ class File(Input[FileOptions]):
             if file not in seen and tail.gone_since is None:
                 tail.gone_since = now
                 self.stats.incr("files_left_view")
+        if self.store is not None:
+            self.store.prune(keep=self.tails.keys())
 
     def _open(self, path: str, info: os.stat_result, first: bool) -> Tail | None:
         options = self.options

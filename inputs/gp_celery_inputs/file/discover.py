@@ -15,6 +15,8 @@ class Found:
     """Path -> its stat, for every regular file found."""
     directories: set[str] = field(default_factory=set)
     """Directories to watch: those scanned, and the parents of files given directly."""
+    scanned: bool = False
+    """Some path is a directory, scanned for files matching the pattern."""
     problems: dict[str, str] = field(default_factory=dict)
     """Path -> why it cannot be read (not a regular file, a symlink loop, ...)."""
 
@@ -34,6 +36,7 @@ def discover(paths: list[str], pattern: str, recursive: bool) -> Found:
             found.files[path] = info
             found.directories.add(os.path.dirname(os.path.abspath(path)))
         elif stat.S_ISDIR(info.st_mode):
+            found.scanned = True
             _scan(path, pattern, recursive, found)
         else:
             found.problems[path] = "not a regular file or directory"

@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -74,6 +75,20 @@ class OffsetStore:
         """The file is gone (deleted): its inode may be reused by another file."""
         if self.offsets.pop(file, None) is not None:
             self._dirty = True
+
+    def prune(self, keep: Collection[FileId]) -> None:
+        """Forget the files not in ``keep`` whose path now names another file or none
+        (rotated away and deleted since): the store does not grow with every rotation,
+        and a reused inode does not inherit an old offset."""
+        for file, (path, _) in list(self.offsets.items()):
+            if file in keep:
+                continue
+            try:
+                current = FileId.of(os.stat(path))
+            except OSError:
+                current = None
+            if current != file:
+                self.forget(file)
 
     def save(self) -> None:
         self._saved_at = time.monotonic()
