@@ -167,20 +167,23 @@ class File(Input[FileOptions]):
 
     async def _follow(self, emit: Emit, watcher: Watcher) -> None:
         options = self.options
-        first = True
+        first, rescan, scanned_at = True, True, 0.0
         while True:
-            found = await asyncio.to_thread(
-                discover, options.paths, options.pattern, options.recursive
-            )
-            self._report(found)
-            watcher.watch(found.directories)
-            self._track(found, first)
-            first = False
+            if rescan or time.monotonic() - scanned_at >= options.stat_interval:
+                scanned_at = time.monotonic()
+                found = await asyncio.to_thread(
+                    discover, options.paths, options.pattern, options.recursive
+                )
+                self._report(found)
+                watcher.watch(found.directories)
+                self._track(found, first)
+                first = False
             more = False
             for tail in list(self.tails.values()):
                 more = await self._turn(tail, emit) or more
+            rescan = False
             if not more:
-                await watcher.wait(self._wait_secs())
+                rescan = await watcher.wait(self._wait_secs())
 
     def _wait_secs(self) -> float:
         wait = self.options.stat_interval

@@ -29,8 +29,10 @@ class Watcher(Protocol):
     def watch(self, directories: set[str]) -> None:
         """Watch these directories too (no-op for polling)."""
 
-    async def wait(self, timeout: float) -> None:
-        """Until something changed, or ``timeout`` seconds passed."""
+    async def wait(self, timeout: float) -> bool:
+        """Until something changed, or ``timeout`` seconds passed. True if the files
+        should be looked for again (a file came, went or was renamed; or the timeout:
+        a poll), False if only files already open were written to."""
 
     def close(self) -> None: ...
 
@@ -41,8 +43,9 @@ class Poller:
     def watch(self, directories: set[str]) -> None:
         pass
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float) -> bool:
         await asyncio.sleep(timeout)
+        return True
 
     def close(self) -> None:
         pass
@@ -70,6 +73,7 @@ class InotifyWatcher:
             | flags.MOVE_SELF
         )
         self._ignored = flags.IGNORED
+        self._comings = flags.CREATE | flags.MOVED_FROM | flags.MOVED_TO | flags.DELETE
         self._watched: dict[str, int] = {}
         self._paths: dict[int, str] = {}
         self._ready = asyncio.Event()
@@ -84,7 +88,7 @@ class InotifyWatcher:
             self._watched[directory] = descriptor
             self._paths[descriptor] = directory
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float) -> bool:
         deadline = asyncio.get_running_loop().time() + timeout
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
             # asyncio.wait, not wait_for: Python 3.11's wait_for can swallow a cancellation
@@ -95,20 +99,25 @@ class InotifyWatcher:
             finally:
                 waiter.cancel()
             self._ready.clear()
-            if self._changed():
-                return
+            changed, rescan = self._changes()
+            if changed:
+                return rescan
+        return True
 
-    def _changed(self) -> bool:
-        """Did anything we read change? (Writes of other files in the directory, such as
-        a sink's output or the offset store, are no reason to scan.)"""
-        changed = False
+    def _changes(self) -> tuple[bool, bool]:
+        """Did anything we read change, and did files come or go? (Writes of other files
+        in the directory, such as a sink's output or the offset store, are no reason to
+        look.)"""
+        changed = rescan = False
         for event in self._inotify.read(timeout=0):
             if event.mask & self._ignored:  # the directory went away: watch it again later
                 directory = self._paths.pop(event.wd, None)
                 if directory is not None:
                     self._watched.pop(directory, None)
-            changed = changed or not event.name or self._relevant(event.name, event.mask)
-        return changed
+            if not event.name or self._relevant(event.name, event.mask):
+                changed = True
+                rescan = rescan or not event.name or bool(event.mask & self._comings)
+        return changed, rescan
 
     def close(self) -> None:
         with contextlib.suppress(RuntimeError, ValueError, OSError):
