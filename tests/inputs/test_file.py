@@ -65,6 +65,11 @@ class Running:
         assert self.error is None
         return self.data
 
+    def scanned(self) -> None:
+        """Wait until the input has looked for its files once."""
+        wait_for(lambda: self.module.scans >= 1 or self.error is not None, 5, "the first scan")
+        assert self.error is None
+
     def stop(self) -> None:
         """As SIGTERM does: stop reading, flush, save the offsets."""
         if self.loop is not None and self.runner is not None and self._thread.is_alive():
@@ -177,14 +182,16 @@ def test_tail_sends_lines_as_they_are_written(follow: Any, tmp_path: Path, watch
     running = follow(
         paths=[str(log)], watch=watch, stat_interval=30 if watch == "inotify" else 0.05
     )
-    wait_for(lambda: running.module.watcher_kind == watch, 5, "the watcher")
-    time.sleep(0.1)  # the first scan is done: start_position 'end' skipped the old line
+    running.scanned()  # start_position 'end': the line written before is skipped
+    assert running.module.watcher_kind == watch
     with log.open("a") as out:
         out.write("one\ntwo\n")
     assert running.wait_for(2, timeout=5) == ["one", "two"]
 
 
-def test_start_position_beginning_and_tail_lines(follow: Any, tmp_path: Path) -> None:
+def test_start_position_beginning_reads_old_lines_and_tail_lines_the_last_few(
+    follow: Any, tmp_path: Path
+) -> None:
     (tmp_path / "a.log").write_text(lines("a", 5))
     (tmp_path / "b.log").write_text(lines("b", 5))
     all_of_a = follow(paths=[str(tmp_path / "a.log")], start_position="beginning")
@@ -197,7 +204,7 @@ def test_start_position_beginning_and_tail_lines(follow: Any, tmp_path: Path) ->
 
 def test_a_file_that_appears_later_is_read_from_its_start(follow: Any, tmp_path: Path) -> None:
     running = follow(paths=[str(tmp_path)], pattern="*.log", recursive=True)
-    time.sleep(0.2)
+    running.scanned()
     (tmp_path / "deep").mkdir()
     (tmp_path / "deep" / "new.log").write_text("first\nsecond\n")
     (tmp_path / "ignored.txt").write_text("not matching\n")
@@ -413,7 +420,7 @@ def test_multiline_regex_joins_lines_and_sends_the_last_event_when_quiet(
     log = tmp_path / "app.log"
     log.write_text("")
     running = follow(paths=[str(log)], multiline_regex_before=r"\s", multiline_flush_secs=0.2)
-    time.sleep(0.1)
+    running.scanned()
     with log.open("a") as out:
         out.write("Traceback:\n  File a\n  File b\nValueError: x\n")
     assert running.wait_for(2) == ["Traceback:\n  File a\n  File b", "ValueError: x"]
@@ -426,7 +433,7 @@ def test_hostile_lines_are_tagged_and_nothing_is_lost(follow: Any, tmp_path: Pat
     log = tmp_path / "app.log"
     log.write_bytes(b"")
     running = follow(paths=[str(log)], max_line_bytes=64)
-    time.sleep(0.1)
+    running.scanned()
     garbage = bytes(range(0, 256, 4))  # control bytes, NUL, bytes that are not UTF-8
     with log.open("ab") as out:
         out.write(b"ok\n" + b"x" * 10_000 + b"\n" + b"bad \xff\xfe utf-8\n" + garbage + b"\nend\n")
@@ -449,7 +456,7 @@ def test_a_vanished_file_is_counted_and_the_input_goes_on(follow: Any, tmp_path:
     log = tmp_path / "app.log"
     log.write_text("")
     running = follow(paths=[str(tmp_path)], start_position="beginning")
-    time.sleep(0.1)
+    running.scanned()
     log.write_text("last words")
     log.unlink()
     (tmp_path / "other").write_text("still here\n")
@@ -471,7 +478,8 @@ def test_a_file_replaced_by_a_directory_or_unreadable_is_counted_and_logged_once
         running.wait_for(1)
         log.unlink()
         log.mkdir()
-        time.sleep(0.5)  # about ten scans
+        scans = running.module.scans
+        wait_for(lambda: running.module.scans >= scans + 5, 5, "five more scans")
     assert running.error is None
     counts = running.module.stats.counts
     assert counts["files_unreadable"] == 2

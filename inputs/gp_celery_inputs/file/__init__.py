@@ -87,6 +87,8 @@ class File(Input[FileOptions]):
         """Some path is a directory (then names matching the pattern matter)."""
         self.watcher_kind = ""
         """'inotify' or 'poll' once serving (for tests)."""
+        self.scans = 0
+        """How often the paths were scanned for files (for tests)."""
 
     def default_framing(self) -> Framing:
         options = self.options
@@ -128,6 +130,9 @@ class File(Input[FileOptions]):
                 tail.close()
             self.tails.clear()
             self.store.save()
+            if counts := self.stats.counts:
+                summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+                self.log.info("%s: %s.", self.label, summary)
 
     def _relevant(self, name: str, mask: int) -> bool:
         """May a change to this name in a watched directory concern the files we read?
@@ -178,6 +183,7 @@ class File(Input[FileOptions]):
                 watcher.watch(found.directories)
                 self._track(found, first)
                 first = False
+                self.scans += 1
             more = False
             for tail in list(self.tails.values()):
                 more = await self._turn(tail, emit) or more
