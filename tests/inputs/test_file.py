@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -450,6 +451,24 @@ def test_hostile_lines_are_tagged_and_nothing_is_lost(follow: Any, tmp_path: Pat
     assert errors(events[2]) == ["invalid UTF-8 replaced"]
     assert errors(events[3]) == ["invalid UTF-8 replaced"]
     assert len(events[1]["data"]) == 64
+
+
+def test_a_huge_line_is_read_in_bounded_memory(follow: Any, tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    with log.open("wb") as out:
+        out.write(b"y" * (16 << 20) + b"\nnext\n")
+    tracemalloc.start()
+    try:
+        running = follow(paths=[str(log)], max_line_bytes=1024, start_position="beginning")
+        running.wait_for(2, timeout=20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 << 20, f"peak {peak >> 20} MiB for a 16 MiB line"
+    assert errors(running.events[0]) == [
+        f"line of {16 << 20} bytes exceeds max_line_bytes=1024; truncated"
+    ]
+    assert running.data[1] == "next"
 
 
 def test_a_vanished_file_is_counted_and_the_input_goes_on(follow: Any, tmp_path: Path) -> None:
