@@ -321,6 +321,7 @@ def test_offsets_are_saved_on_stop_and_a_restart_reads_every_line_once(
     info = log.stat()
     entry = stored["files"][f"{info.st_dev}:{info.st_ino}"]
     assert entry == {"path": str(log), "offset": info.st_size}
+    assert not list(tmp_path.glob(".sincedb-*")), "a temporary store was left behind"
 
 
 def test_the_store_forgets_files_rotated_away_and_deleted(follow: Any, tmp_path: Path) -> None:
