@@ -162,6 +162,13 @@ def test_cat_ignore_empty_sends_nothing_for_an_empty_file(tmp_path: Path) -> Non
     assert cat(paths=[str(tmp_path)], pattern="*.log", ignore_empty=True).data == ["x\n"]
 
 
+def test_a_latin_1_file_is_decoded_as_latin_1(tmp_path: Path) -> None:
+    (tmp_path / "old.log").write_bytes(b"caf\xe9\nna\xefve\n")
+    running = cat(paths=[str(tmp_path)], line_by_line=True, encoding="latin_1")
+    assert running.data == ["café", "naïve"]
+    assert [errors(event) for event in running.events] == [[], []]
+
+
 def test_cat_with_a_sincedb_reads_only_what_is_new_on_the_next_run(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text(lines("a", 3))
@@ -514,6 +521,7 @@ def test_a_file_replaced_by_a_directory_or_unreadable_is_counted_and_logged_once
     [
         ({"paths": []}, "expected one or more non-empty paths"),
         ({"paths": "x", "encoding": "klingon"}, "unknown encoding 'klingon'"),
+        ({"paths": "x", "encoding": "utf_16"}, "'utf_16' is not ASCII-compatible"),
         ({"paths": "x", "multiline_regex_before": "("}, "bad regular expression"),
         ({"paths": "x", "mode": "follow"}, "'cat' or 'tail'"),
         ({"paths": "x", "tail_lines": 3, "start_position": "beginning"}, "'tail_lines'"),

@@ -66,8 +66,9 @@ class FileOptions(Options):
     """A file renamed out of view or deleted is read on until nothing was written to it
     for this long (its writer may not have reopened the new file yet), then closed."""
     encoding: str = "utf-8"
-    """Character encoding of the files (any Python codec name, e.g. LumberMill's default
-    'utf_8'). Invalid text is replaced and the event tagged."""
+    """Character encoding of the files: a Python codec name that is ASCII-compatible
+    (LumberMill's default 'utf_8', 'latin_1', 'cp1252', ...; not UTF-16). Invalid text is
+    replaced and the event tagged."""
     watch: Literal["auto", "inotify", "poll"] = "auto"
     """How changes are noticed: inotify (Linux; lines arrive as they are written), or
     polling every stat_interval. 'auto' uses inotify where it works, else polls."""
@@ -100,9 +101,15 @@ class FileOptions(Options):
     @classmethod
     def _known_codec(cls, value: str) -> str:
         try:
-            return codecs.lookup(value).name
+            name = codecs.lookup(value).name
         except LookupError:
             raise ValueError(f"unknown encoding {value!r}") from None
+        if "sep\n".encode(name) != b"sep\n":  # lines are cut on the raw bytes
+            raise ValueError(
+                f"{value!r} is not ASCII-compatible (such as UTF-16); convert the files to "
+                "UTF-8 first, e.g. with iconv"
+            )
+        return name
 
     @model_validator(mode="after")
     def _tail_lines_needs_end(self) -> FileOptions:
