@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import codecs
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -50,7 +50,7 @@ class FileOptions(Options):
     ignore_truncate: bool = False
     """A file that shrinks below the read offset (copy-truncate rotation) is not read again
     from its start; reading goes on once it has grown past the offset."""
-    tail_lines: int | Literal[False] = False
+    tail_lines: Annotated[int, Field(ge=0)] | Literal[False] = False
     """tail mode, start_position 'end': also send the last this-many lines of a file found
     at start-up without a saved offset."""
     size_limit: int | None = Field(None, ge=0)
