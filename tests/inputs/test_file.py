@@ -268,7 +268,7 @@ def test_rename_rotation_while_writing_neither_loses_nor_repeats_a_line(
     writer = threading.Thread(target=lambda: written.extend(write_rotating(log, 3000, 400, opened)))
     writer.start()
     writer.join()
-    wait_for(lambda: len(running.events) >= 3000, 10, "3000 lines")
+    wait_for(lambda: len(running.events) >= len(written), 10, f"{len(written)} lines")
     exactly_once(running.data, written)
     # The renamed files left our view (pattern *.log): read to their end, then closed.
     wait_for(lambda: len(running.module.tails) == 1, 10, "rotated files closed")
