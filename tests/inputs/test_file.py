@@ -169,6 +169,15 @@ def test_a_latin_1_file_is_decoded_as_latin_1(tmp_path: Path) -> None:
     assert [errors(event) for event in running.events] == [[], []]
 
 
+def test_cat_counts_and_logs_a_path_that_does_not_exist(tmp_path: Path, caplog: Any) -> None:
+    (tmp_path / "here.log").write_text("here\n")
+    with caplog.at_level(logging.WARNING):
+        running = cat(paths=[str(tmp_path / "here.log"), str(tmp_path / "gone.log")])
+    assert running.data == ["here\n"]
+    assert running.module.stats.counts["files_missing"] == 1
+    assert f"cannot read {tmp_path / 'gone.log'} (it does not exist)" in caplog.text
+
+
 def test_cat_with_a_sincedb_reads_only_what_is_new_on_the_next_run(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text(lines("a", 3))

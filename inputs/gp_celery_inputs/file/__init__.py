@@ -157,6 +157,8 @@ class File(Input[FileOptions]):
         options = self.options
         found = await asyncio.to_thread(discover, options.paths, options.pattern, options.recursive)
         self._report(found)
+        for path in found.missing:
+            self._problem(path, "files_missing", "it does not exist")
         for path, info in found.files.items():
             if options.ignore_empty and info.st_size == 0:
                 continue

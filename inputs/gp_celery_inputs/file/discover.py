@@ -17,6 +17,8 @@ class Found:
     """Directories to watch: those scanned, and the parents of files given directly."""
     scanned: bool = False
     """Some path is a directory, scanned for files matching the pattern."""
+    missing: list[str] = field(default_factory=list)
+    """Paths given that do not exist (yet)."""
     problems: dict[str, str] = field(default_factory=dict)
     """Path -> why it cannot be read (not a regular file, a symlink loop, ...)."""
 
@@ -27,6 +29,7 @@ def discover(paths: list[str], pattern: str, recursive: bool) -> Found:
         try:
             info = os.stat(path)
         except FileNotFoundError:
+            found.missing.append(path)
             found.directories.add(os.path.dirname(os.path.abspath(path)))
             continue
         except OSError as error:
