@@ -15,6 +15,7 @@ from typing import Final, Protocol
 import msgpack
 
 from gp_celery.framing.chunk import Chunk
+from gp_celery.framing.multiline import JoinedLinesCutter, lines_of
 from gp_celery.framing.spec import REGEX_WINDOW, Framing, Piece
 from gp_celery.framing.syslog import SyslogCutter
 
@@ -39,6 +40,8 @@ def cutter(framing: Framing, received_from: str) -> Cutter:
     """The cutter for one stream of an input with this framing."""
     if framing.kind == "line":
         return LineCutter(framing, received_from)
+    if framing.kind == "multiline" and (framing.join_before or framing.join_after):
+        return JoinedLinesCutter(framing, LineCutter(framing, received_from), received_from)
     if framing.kind == "multiline":
         return MultilineCutter(framing, received_from)
     if framing.kind == "msgpack":
@@ -82,6 +85,15 @@ class LineCutter:
     def buffered_bytes(self) -> int:
         """What the cutter holds right now (for tests and stats)."""
         return len(self._buf) + len(self._head or b"")
+
+    @property
+    def held_bytes(self) -> int:
+        """Stream bytes fed but in no piece yet (the unfinished line, an overlong line's
+        head and what of it was skipped): the stream's position minus this is where the
+        records handed out so far end, which File saves as its offset."""
+        if self._head is None:
+            return len(self._buf)
+        return len(self._buf) + self._max + self._skipped
 
     def feed(self, data: bytes) -> list[Piece]:
         return self._cut(data, final=False) if data else []
@@ -174,6 +186,11 @@ class MultilineCutter:
         self._size = 0
         self._overflow = False
 
+    @property
+    def held_bytes(self) -> int:
+        """Stream bytes fed but in no piece yet: the unfinished line and block."""
+        return self._lines.held_bytes + self._size
+
     def feed(self, data: bytes) -> list[Piece]:
         return self._collect(self._lines.feed(data))
 
@@ -186,7 +203,7 @@ class MultilineCutter:
     def _collect(self, line_pieces: list[Piece]) -> list[Piece]:
         blocks = []
         for piece in line_pieces:
-            for line, size in self._lines_of(piece):
+            for line, size in lines_of(piece, self._sep):
                 if self._signal is not None and line.rstrip(b"\r\n") == self._signal:
                     blocks.append(self._end_block())
                     continue
@@ -196,17 +213,6 @@ class MultilineCutter:
                 else:
                     self._block += line
         return blocks
-
-    def _lines_of(self, piece: Piece) -> list[tuple[bytes, int]]:
-        """(line bytes, the line's real size) for every line of a line piece."""
-        if piece.overlong:
-            return [(piece.data, piece.overlong + len(piece.data) - piece.sizes[0])]
-        sep, data = self._sep, piece.data
-        lines = [part + sep for part in data.split(sep)]
-        lines[-1] = lines[-1][: -len(sep)]
-        if not lines[-1]:
-            lines.pop()
-        return [(line, len(line)) for line in lines]
 
     def _end_block(self) -> Piece:
         block, size = bytes(self._block), self._size

@@ -88,6 +88,9 @@ def decode_batches(chunk: Chunk, size: int) -> Iterator[Decoded]:
             if piece.meta:
                 for event in made:
                     event[META].update(piece.meta)
+            if framing.source_field:
+                for event in made:
+                    event[framing.source_field] = piece.received_from
             yield Decoded(made, len(made) if piece.note else len(tagged))
 
 

@@ -16,7 +16,8 @@ from gp_celery.framing.text import DEFAULT_MAX_LINE_BYTES
 
 FramingKind = Literal["line", "multiline", "stream", "msgpack", "datagram", "events", "syslog"]
 """line: records end at a separator (or regex). multiline: blocks of lines ended by a signal
-line (or the end of the stream). stream: every read is a record. msgpack: every complete
+line, or joined by regexes (``join_before``/``join_after``, see ``multiline.py``), or by the
+end of the stream. stream: every read is a record. msgpack: every complete
 msgpack object is a record. datagram: every datagram is a record. events: every record is
 an msgpack-packed event (generated input). syslog: RFC 6587, each frame octet-counted
 (``MSG-LEN SP MSG``) or ended by a newline (see ``syslog.py``)."""
@@ -48,6 +49,15 @@ class Framing:
     decode_objects: bool = False
     """msgpack: decode each object into the event (a map's keys become fields); otherwise
     the object's bytes are the event's data, for a MsgPackParser."""
+    join_before: str | None = None
+    """multiline: a line matching this regex (at its start, on the raw bytes) belongs to
+    the record before it (a continuation such as an indented stack-trace line)."""
+    join_after: str | None = None
+    """multiline: the line after one matching this regex belongs to the same record (a
+    line ending in a backslash, say)."""
+    source_field: str | None = None
+    """Also put each record's source (``received_from``) into this top-level field
+    (File's ``filename``, as LumberMill did)."""
 
     def __post_init__(self) -> None:
         if not self.separator:
@@ -56,6 +66,9 @@ class Framing:
             raise ValueError("the record size limit must be at least 1")
         if self.regex is not None:
             compile_separator(self.regex)
+        for pattern in (self.join_before, self.join_after):
+            if pattern is not None:
+                compile_join(pattern)
 
     @property
     def what(self) -> str:
@@ -109,6 +122,16 @@ def compile_separator(pattern: str) -> re.Pattern[bytes]:
     if compiled.fullmatch(b"") is not None:
         raise ValueError("the separator must not match the empty string")
     return compiled
+
+
+@cache
+def compile_join(pattern: str) -> re.Pattern[bytes]:
+    """A multiline join regex as a bytes pattern, keeping the re.error detail."""
+    try:
+        return re.compile(pattern.encode())
+    except re.error as error:
+        where = f" at position {error.pos}" if error.pos is not None else ""
+        raise ValueError(f"bad regular expression: {error.msg}{where}") from None
 
 
 class Piece(NamedTuple):

@@ -20,7 +20,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "Zmq": ("input", "input.ZeroMQ"),
     "ZmqTornado": ("input", "input.ZmqTornado"),
     "SQS": ("input", "input.SQS"),
-    "File": ("input", "input.File"),
     "Beats": ("input", "input.Beats"),
     "SQSSink": ("sink", "output.SQS"),
     "MongoDbSink": ("sink", "output.MongoDb"),
