@@ -22,7 +22,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "ElasticSearch": ("input", "input.ElasticSearch"),
     "NmapScanner": ("input", "input.NmapScanner"),
     "Sniffer": ("input", "input.Sniffer"),
-    "Zmq": ("input", "input.ZeroMQ"),
     "ZmqTornado": ("input", "input.ZmqTornado"),
     "SQS": ("input", "input.SQS"),
     "File": ("input", "input.File"),
@@ -48,7 +47,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
 }
 
 OLD_NAMES: Final[dict[str, str]] = {
-    "ZeroMQ": "Zmq",  # LumberMill's class name for the Zmq input
     "BeatsServer": "Beats",  # LumberMill 2018-2020
 }
 """Other names the original used for a planned module -> its YAML name."""
@@ -63,6 +61,10 @@ INSTEAD: Final[dict[str, str]] = {
     "or store events with ElasticSearchSink and aggregate there.",
     "SimpleStatsWithZmq": "use SimpleStats; gp-celery's counters already add up over "
     "worker processes.",
+    "Beats": "send Filebeat's Redis output to RedisList or its Kafka output to Kafka. A "
+    "Beats input waits for a well-kept Python library of the Lumberjack v2 protocol "
+    "(checked on PyPI in 2026-12: pylogbeat is a client only, timbersnake 0.1.0 one "
+    "author's 6 kB first release; LumberMill's was hand-written).",
     "BeatsSink": "no Beats output is planned; use RedisListSink with Logstash's redis input, "
     "or ElasticSearchSink.",
 }
