@@ -61,10 +61,10 @@ INSTEAD: Final[dict[str, str]] = {
     "or store events with ElasticSearchSink and aggregate there.",
     "SimpleStatsWithZmq": "use SimpleStats; gp-celery's counters already add up over "
     "worker processes.",
-    "Beats": "send Filebeat's Redis output to RedisList or its Kafka output to Kafka. A "
-    "Beats input waits for a well-kept Python library of the Lumberjack v2 protocol "
-    "(checked on PyPI in 2026-12: pylogbeat is a client only, timbersnake 0.1.0 one "
-    "author's 6 kB first release; LumberMill's was hand-written).",
+    "Beats": "send Filebeat's Redis output to RedisList or its Kafka output to Kafka; "
+    "a Beats input waits for a well-kept Python library of the Lumberjack v2 protocol "
+    "(on PyPI in 2026-12 pylogbeat is a client only, timbersnake 0.1.0 one author's "
+    "6 kB first release; LumberMill hand-wrote its own).",
     "BeatsSink": "no Beats output is planned; use RedisListSink with Logstash's redis input, "
     "or ElasticSearchSink.",
 }
