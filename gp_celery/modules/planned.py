@@ -20,8 +20,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "Kafka": ("input", "input.Kafka"),
     "UnixSocket": ("input", "input.UnixSocket"),
     "ElasticSearch": ("input", "input.ElasticSearch"),
-    "NmapScanner": ("input", "input.NmapScanner"),
-    "Sniffer": ("input", "input.Sniffer"),
     "ZmqTornado": ("input", "input.ZmqTornado"),
     "SQS": ("input", "input.SQS"),
     "File": ("input", "input.File"),

@@ -1,0 +1,291 @@
+"""Sniffer on a real veth pair: packets sent from inside a network namespace the test
+creates are captured on the pair's end in ours, and decoded."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gp_celery.event import META, RECEIVED_FROM
+from gp_celery.testing import BuildError, build
+from tests.conftest import wait_for
+from tests.inputs.conftest import EmitRecorder, ServeFactory, Serving, errors
+from tests.inputs.netns import Veth, veth_pair
+
+
+@pytest.fixture
+def veth() -> Iterator[Veth]:
+    with veth_pair() as pair:
+        yield pair
+
+
+def send_udp(
+    veth: Veth, port: int, payloads: list[bytes], source_port: int = 40001, repeat: int = 1
+) -> None:
+    """Send the payloads (``repeat`` times over) from the far end, from ``source_port``."""
+    veth.run_inside(
+        "import socket\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"s.bind(({veth.far_ip!r}, {source_port}))\n"
+        f"for payload in {payloads!r} * {repeat}:\n"
+        f"    s.sendto(payload, ({veth.near_ip!r}, {port}))\n"
+    )
+
+
+def send_frames(veth: Veth, frames: list[bytes]) -> None:
+    """Raw Ethernet frames, as they are, from the far end."""
+    veth.run_inside(
+        "import socket\n"
+        "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
+        f"s.bind(({veth.far!r}, 0))\n"
+        f"for frame in {frames!r}:\n"
+        "    s.send(frame)\n"
+    )
+
+
+def udp_server(veth: Veth) -> socket.socket:
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind((veth.near_ip, 0))
+    return server
+
+
+def test_udp_and_tcp_from_the_namespace_are_decoded(veth: Veth, serve_input: ServeFactory) -> None:
+    serving = serve_input("Sniffer", {"interface": veth.near, "packetfilter": "udp or tcp"})
+    with udp_server(veth) as receiver, socket.socket() as listener:
+        listener.bind((veth.near_ip, 0))
+        listener.listen()
+        accepted: list[bytes] = []
+
+        def accept() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                accepted.append(connection.recv(100))
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        udp_port, tcp_port = receiver.getsockname()[1], listener.getsockname()[1]
+        started(serving)
+        send_udp(veth, udp_port, [b"hello sniffer"])
+        veth.run_inside(
+            "import socket\n"
+            f"c = socket.create_connection(({veth.near_ip!r}, {tcp_port}), timeout=10)\n"
+            "c.sendall(b'tcp payload'); c.close()\n"
+        )
+        thread.join(10)
+        assert accepted == [b"tcp payload"]
+
+    def seen(predicate: Any) -> list[dict[str, Any]]:
+        return [event for event in serving.emit.events if predicate(event)]
+
+    wait_for(lambda: bool(seen(lambda e: e.get("data") == "tcp payload")), 10, "the TCP data")
+    (udp,) = seen(lambda event: event.get("d_port") == udp_port)
+    assert {key: udp[key] for key in UDP_FIELDS} == {
+        "protocols": ["ethernet", "IPv4", "UDP"],
+        "source_mac": veth.far_mac,
+        "destination_mac": veth.near_mac,
+        "ethertype": "0x800",
+        "ip_version": 4,
+        "s_ip": veth.far_ip,
+        "d_ip": veth.near_ip,
+        "ttl": 64,
+        "ip_protocol": 17,
+        "s_port": 40001,
+        "d_port": udp_port,
+        "data": "hello sniffer",
+        "packet_size": 14 + 20 + 8 + 13,
+        "interface": veth.near,
+        "packet_type": "host",
+    }
+    assert udp[META][RECEIVED_FROM] == veth.near
+    assert errors(udp) == []
+    to_server = seen(lambda event: event.get("d_port") == tcp_port)
+    syn = to_server[0]
+    assert syn["protocols"] == ["ethernet", "IPv4", "TCP"]
+    assert syn["tcp_flags"] == ["syn"]
+    (data,) = seen(lambda event: event.get("data") == "tcp payload")
+    assert set(data["tcp_flags"]) >= {"psh", "ack"}
+    assert data["sequence_number"] == syn["sequence_number"] + 1
+    (syn_ack,) = seen(lambda event: event.get("tcp_flags") == ["syn", "ack"])
+    assert syn_ack["packet_type"] == "outgoing"  # what we sent back is captured too
+    assert syn_ack["s_port"] == tcp_port
+
+
+UDP_FIELDS = (
+    *("protocols", "source_mac", "destination_mac", "ethertype", "ip_version", "s_ip"),
+    *("d_ip", "ttl", "ip_protocol", "s_port", "d_port", "data", "packet_size", "interface"),
+    "packet_type",
+)
+
+
+def started(serving: Serving) -> None:
+    """Until the input captures (packets sent before are not captured)."""
+    wait_for(lambda: serving.module.capturing, 5, "the Sniffer to capture")
+
+
+def test_the_packet_filter_runs_in_the_kernel(veth: Veth, serve_input: ServeFactory) -> None:
+    with udp_server(veth) as wanted, udp_server(veth) as other:
+        port = wanted.getsockname()[1]
+        serving = serve_input(
+            "Sniffer", {"interface": veth.near, "packetfilter": f"udp dst port {port}"}
+        )
+        started(serving)
+        send_udp(veth, other.getsockname()[1], [b"not this"])
+        send_udp(veth, port, [b"this"], source_port=40002)
+        serving.emit.wait_for(1)
+        assert serving.emit.data == ["this"]
+        assert serving.emit.settle(quiet=0.3) == serving.emit.events[:1]
+
+
+def ethernet(veth: Veth, ethertype: int, payload: bytes) -> bytes:
+    destination = bytes.fromhex(veth.near_mac.replace(":", ""))
+    source = bytes.fromhex(veth.far_mac.replace(":", ""))
+    return destination + source + struct.pack("!H", ethertype) + payload
+
+
+def ipv4_header(total_length: int, protocol: int) -> bytes:
+    return struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, total_length, 1, 0, 64, protocol, 0,
+        socket.inet_aton("10.9.9.1"), socket.inet_aton("10.9.9.2"),
+    )  # fmt: skip
+
+
+MALFORMED = {
+    "garbage where IPv4 should be": (0x0800, b"\x42" + b"\xff" * 40, ["IPv4 header not decoded"]),
+    "garbage where IPv6 should be": (
+        0x86DD,
+        b"\x60\x00" + b"\xfe" * 20,
+        ["IPv6 header not decoded"],
+    ),
+    "IPv4 longer than the frame": (
+        0x0800,
+        ipv4_header(1000, 17) + b"\x00" * 30,
+        ["truncated IPv4 packet (50 of 1000 bytes)"],
+    ),
+    "TCP header cut short": (
+        0x0800,
+        ipv4_header(23, 6) + b"\x01\x02\x03",
+        ["TCP header not decoded"],
+    ),
+    "unknown ethertype": (0x1234, b"\xde\xad\xbe\xef" * 12, []),
+}
+
+
+def test_malformed_frames_are_tagged_and_capture_goes_on(
+    veth: Veth, serve_input: ServeFactory
+) -> None:
+    serving = serve_input("Sniffer", {"interface": veth.near, "packetfilter": "not arp"})
+    started(serving)
+    frames = [ethernet(veth, ethertype, payload) for ethertype, payload, _ in MALFORMED.values()]
+    send_frames(veth, frames)
+    with udp_server(veth) as receiver:
+        send_udp(veth, receiver.getsockname()[1], [b"still capturing"])
+        events = serving.emit.wait_for(len(MALFORMED) + 1)
+    assert [errors(event) for event in events[: len(MALFORMED)]] == [
+        reasons for _, _, reasons in MALFORMED.values()
+    ]
+    assert events[0]["protocols"] == ["ethernet"]
+    assert events[0]["source_mac"] == veth.far_mac
+    assert events[2]["protocols"] == ["ethernet", "IPv4", "UDP"]  # what there is of it
+    assert events[4]["ethertype"] == "0x1234"
+    assert events[4]["data"] == (b"\xde\xad\xbe\xef" * 12).decode("utf-8", "surrogateescape")
+    assert events[-1]["data"] == "still capturing"
+    assert serving.module.stats.counts["malformed_packets"] == 4
+
+
+def test_a_frame_longer_than_max_packet_bytes_is_cut_and_tagged(
+    veth: Veth, serve_input: ServeFactory
+) -> None:
+    options = {"interface": veth.near, "packetfilter": "udp", "max_packet_bytes": 100}
+    serving = serve_input("Sniffer", options)
+    started(serving)
+    with udp_server(veth) as receiver:
+        send_udp(veth, receiver.getsockname()[1], [b"x" * 1000])
+        (event,) = serving.emit.wait_for(1)
+    assert errors(event) == ["frame longer than max_packet_bytes=100; cut"]
+    assert event["packet_size"] == 100
+    assert event["data"] == "x" * (100 - 42)
+
+
+def test_packets_the_kernel_drops_while_the_pipeline_is_behind_are_counted(
+    veth: Veth, serve_input: ServeFactory
+) -> None:
+    gate = threading.Event()
+    serving = serve_input("Sniffer", {"interface": veth.near, "packetfilter": "udp"}, gate=gate)
+    started(serving)
+    sent = 10_000  # 14 MB: more than the socket's 8 MiB receive buffer holds
+    with udp_server(veth) as receiver:
+        port = receiver.getsockname()[1]
+        send_udp(veth, port, [b"first"])
+        serving.emit.wait_for(1)  # emit() now waits for the gate: nothing is read
+        send_udp(veth, port, [b"y" * 1400], source_port=40003, repeat=sent - 1)
+        gate.set()
+        counts = serving.module.stats.counts
+        wait_for(
+            lambda: len(serving.emit.events) + counts["dropped_packets"] >= sent,
+            20,
+            "every packet received or counted as dropped",
+        )
+    assert counts["dropped_packets"] > 0
+    assert len(serving.emit.settle(quiet=0.3)) + counts["dropped_packets"] == sent
+
+
+def test_packet_count_ends_the_capture(veth: Veth) -> None:
+    module = build("Sniffer", {"interface": veth.near, "packetfilter": "udp", "packet_count": 2})
+    serving = Serving(module, EmitRecorder())
+    started(serving)
+    with udp_server(veth) as receiver:
+        send_udp(veth, receiver.getsockname()[1], [b"1", b"2", b"3"])
+    serving.join()
+    assert serving.emit.data == ["1", "2"]
+
+
+def test_decoded_fields_can_go_into_one_field(veth: Veth, serve_input: ServeFactory) -> None:
+    options = {"interface": veth.near, "packetfilter": "udp", "target_field": "packet"}
+    serving = serve_input("Sniffer", options)
+    started(serving)
+    with udp_server(veth) as receiver:
+        send_udp(veth, receiver.getsockname()[1], [b"inside"])
+        (event,) = serving.emit.wait_for(1)
+    assert event["packet"]["data"] == "inside"
+    assert event["data"] == ""
+
+
+def test_a_missing_interface_is_a_clear_error() -> None:
+    serving = Serving(build("Sniffer", {"interface": "gpnosuch0"}), EmitRecorder())
+    with pytest.raises(OSError, match="cannot capture on gpnosuch0: No such device"):
+        serving.join()
+
+
+def test_lumbermill_options_are_accepted_as_written() -> None:
+    module = build(
+        "input.Sniffer",
+        {
+            "interface": "any",
+            "protocols": ["Data"],
+            "packetfilter": None,
+            "promiscous": False,
+            "target_field": None,
+            "key_value_store": None,
+        },
+    )
+    assert module.name == "Sniffer"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"packetfilter": "udp and and"}, "tcpdump cannot compile it: .*syntax error"),
+        ({"packetfilter": "-w /tmp/x"}, "tcpdump cannot compile it"),
+        ({"interface": "eth0/../x"}, "expected an interface name"),
+        ({"interface": "a-name-longer-than-15"}, "expected an interface name"),
+        ({"max_packet_bytes": 10}, "greater than or equal to 64"),
+    ],
+)
+def test_bad_options_are_refused_at_load(options: dict[str, object], message: str) -> None:
+    with pytest.raises(BuildError, match=message):
+        build("Sniffer", options)
