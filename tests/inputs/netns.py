@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -55,6 +56,34 @@ class Veth:
             check=False,
         )
         assert result.returncode == 0, result.stderr.decode()
+
+    def send_udp(
+        self, port: int, payloads: list[bytes], source_port: int = 40001, repeat: int = 1
+    ) -> None:
+        """Send the payloads (``repeat`` times over) from the far end to the near one."""
+        self.run_inside(
+            "import socket\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"s.bind(({self.far_ip!r}, {source_port}))\n"
+            f"for payload in {payloads!r} * {repeat}:\n"
+            f"    s.sendto(payload, ({self.near_ip!r}, {port}))\n"
+        )
+
+    def send_frames(self, frames: list[bytes]) -> None:
+        """Raw Ethernet frames, as they are, from the far end."""
+        self.run_inside(
+            "import socket\n"
+            "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
+            f"s.bind(({self.far!r}, 0))\n"
+            f"for frame in {frames!r}:\n"
+            "    s.send(frame)\n"
+        )
+
+    def ethernet(self, ethertype: int, payload: bytes) -> bytes:
+        """A frame from the far end to the near one."""
+        destination = bytes.fromhex(self.near_mac.replace(":", ""))
+        source = bytes.fromhex(self.far_mac.replace(":", ""))
+        return destination + source + struct.pack("!H", ethertype) + payload
 
 
 @contextmanager

@@ -24,30 +24,6 @@ def veth() -> Iterator[Veth]:
         yield pair
 
 
-def send_udp(
-    veth: Veth, port: int, payloads: list[bytes], source_port: int = 40001, repeat: int = 1
-) -> None:
-    """Send the payloads (``repeat`` times over) from the far end, from ``source_port``."""
-    veth.run_inside(
-        "import socket\n"
-        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-        f"s.bind(({veth.far_ip!r}, {source_port}))\n"
-        f"for payload in {payloads!r} * {repeat}:\n"
-        f"    s.sendto(payload, ({veth.near_ip!r}, {port}))\n"
-    )
-
-
-def send_frames(veth: Veth, frames: list[bytes]) -> None:
-    """Raw Ethernet frames, as they are, from the far end."""
-    veth.run_inside(
-        "import socket\n"
-        "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
-        f"s.bind(({veth.far!r}, 0))\n"
-        f"for frame in {frames!r}:\n"
-        "    s.send(frame)\n"
-    )
-
-
 def udp_server(veth: Veth) -> socket.socket:
     server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     server.bind((veth.near_ip, 0))
@@ -70,7 +46,7 @@ def test_udp_and_tcp_from_the_namespace_are_decoded(veth: Veth, serve_input: Ser
         thread.start()
         udp_port, tcp_port = receiver.getsockname()[1], listener.getsockname()[1]
         started(serving)
-        send_udp(veth, udp_port, [b"hello sniffer"])
+        veth.send_udp(udp_port, [b"hello sniffer"])
         veth.run_inside(
             "import socket\n"
             f"c = socket.create_connection(({veth.near_ip!r}, {tcp_port}), timeout=10)\n"
@@ -134,17 +110,11 @@ def test_the_packet_filter_runs_in_the_kernel(veth: Veth, serve_input: ServeFact
             "Sniffer", {"interface": veth.near, "packetfilter": f"udp dst port {port}"}
         )
         started(serving)
-        send_udp(veth, other.getsockname()[1], [b"not this"])
-        send_udp(veth, port, [b"this"], source_port=40002)
+        veth.send_udp(other.getsockname()[1], [b"not this"])
+        veth.send_udp(port, [b"this"], source_port=40002)
         serving.emit.wait_for(1)
         assert serving.emit.data == ["this"]
         assert serving.emit.settle(quiet=0.3) == serving.emit.events[:1]
-
-
-def ethernet(veth: Veth, ethertype: int, payload: bytes) -> bytes:
-    destination = bytes.fromhex(veth.near_mac.replace(":", ""))
-    source = bytes.fromhex(veth.far_mac.replace(":", ""))
-    return destination + source + struct.pack("!H", ethertype) + payload
 
 
 def ipv4_header(total_length: int, protocol: int) -> bytes:
@@ -180,10 +150,10 @@ def test_malformed_frames_are_tagged_and_capture_goes_on(
 ) -> None:
     serving = serve_input("Sniffer", {"interface": veth.near, "packetfilter": "not arp"})
     started(serving)
-    frames = [ethernet(veth, ethertype, payload) for ethertype, payload, _ in MALFORMED.values()]
-    send_frames(veth, frames)
+    frames = [veth.ethernet(ethertype, payload) for ethertype, payload, _ in MALFORMED.values()]
+    veth.send_frames(frames)
     with udp_server(veth) as receiver:
-        send_udp(veth, receiver.getsockname()[1], [b"still capturing"])
+        veth.send_udp(receiver.getsockname()[1], [b"still capturing"])
         events = serving.emit.wait_for(len(MALFORMED) + 1)
     assert [errors(event) for event in events[: len(MALFORMED)]] == [
         reasons for _, _, reasons in MALFORMED.values()
@@ -204,7 +174,7 @@ def test_a_frame_longer_than_max_packet_bytes_is_cut_and_tagged(
     serving = serve_input("Sniffer", options)
     started(serving)
     with udp_server(veth) as receiver:
-        send_udp(veth, receiver.getsockname()[1], [b"x" * 1000])
+        veth.send_udp(receiver.getsockname()[1], [b"x" * 1000])
         (event,) = serving.emit.wait_for(1)
     assert errors(event) == ["frame longer than max_packet_bytes=100; cut"]
     assert event["packet_size"] == 100
@@ -220,9 +190,9 @@ def test_packets_the_kernel_drops_while_the_pipeline_is_behind_are_counted(
     sent = 10_000  # 14 MB: more than the socket's 8 MiB receive buffer holds
     with udp_server(veth) as receiver:
         port = receiver.getsockname()[1]
-        send_udp(veth, port, [b"first"])
+        veth.send_udp(port, [b"first"])
         serving.emit.wait_for(1)  # emit() now waits for the gate: nothing is read
-        send_udp(veth, port, [b"y" * 1400], source_port=40003, repeat=sent - 1)
+        veth.send_udp(port, [b"y" * 1400], source_port=40003, repeat=sent - 1)
         gate.set()
         counts = serving.module.stats.counts
         wait_for(
@@ -239,7 +209,7 @@ def test_packet_count_ends_the_capture(veth: Veth) -> None:
     serving = Serving(module, EmitRecorder())
     started(serving)
     with udp_server(veth) as receiver:
-        send_udp(veth, receiver.getsockname()[1], [b"1", b"2", b"3"])
+        veth.send_udp(receiver.getsockname()[1], [b"1", b"2", b"3"])
     serving.join()
     assert serving.emit.data == ["1", "2"]
 
@@ -249,7 +219,7 @@ def test_decoded_fields_can_go_into_one_field(veth: Veth, serve_input: ServeFact
     serving = serve_input("Sniffer", options)
     started(serving)
     with udp_server(veth) as receiver:
-        send_udp(veth, receiver.getsockname()[1], [b"inside"])
+        veth.send_udp(receiver.getsockname()[1], [b"inside"])
         (event,) = serving.emit.wait_for(1)
     assert event["packet"]["data"] == "inside"
     assert event["data"] == ""
