@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from gp_celery.framing import DEFAULT_MAX_LINE_BYTES, Framing, Piece
 from gp_celery.modules.base import Emit, Example, Input, Options
 from gp_celery.modules.registry import register
-from gp_celery.modules.sinks.zmq_sink import endpoint
+from gp_celery.modules.zeromq import check_address, endpoint
 
 BATCH_MESSAGES: Final = 500
 """Messages taken off the socket at once, once one has arrived."""
@@ -37,7 +37,8 @@ class ZmqOptions(Options):
     hwm: int | None = Field(default=None, ge=0)
     """Messages queued on our side while the pipeline is behind (None: 1000)."""
     max_message_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1, le=MAX_WIRE_MESSAGE_BYTES)
-    """Longer messages are truncated to this many bytes and tagged (default 1 MiB)."""
+    """Longer text messages are truncated to this many bytes and tagged (default 1 MiB);
+    a msgpack object is kept whole."""
     decoding: Literal["msgpack"] | None = None
     """'msgpack': each message is one msgpack object (what ZmqSink sends by default); a
     map's keys become the event's fields. Without it, a message is text in data."""
@@ -45,12 +46,7 @@ class ZmqOptions(Options):
     @field_validator("address")
     @classmethod
     def _check_address(cls, address: str) -> str:
-        if "://" in address:
-            return address
-        host, colon, port = address.rpartition(":")
-        if not colon or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-            raise ValueError(f"expected 'host:port' or a ZeroMQ endpoint, got {address!r}")
-        return address
+        return check_address(address, port_zero=True)
 
 
 Message = tuple[str, bytes]
