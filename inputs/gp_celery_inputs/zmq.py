@@ -66,8 +66,10 @@ class Zmq(Input[ZmqOptions]):
     the modern convention of a topic in a frame of its own holds too: in a message of
     several frames the first one is the topic and is left out of data. A one-frame message
     loses the configured ``topic`` prefix and one space after it (``topic payload``, as
-    ZmqSink and GambolPutty's senders publish). ``decoding: msgpack`` reads each message as
-    one msgpack object (ZmqSink's default) and tags a message that is not one.
+    ZmqSink and GambolPutty's senders publish). ZmqSink's default messages are msgpack: a
+    Zmq that feeds a MsgPackParser (GambolPutty's shape) hands each message over whole,
+    its bytes kept; ``decoding: msgpack`` instead reads each message as one msgpack object
+    right away and tags a message that is not one.
 
     Backpressure: while the pipeline is behind, messages wait in ZeroMQ's queue (``hwm``);
     beyond it a PUSH peer waits and a PUB peer drops them (ZeroMQ's design for PUB/SUB).

@@ -8,9 +8,10 @@ import msgpack
 import pytest
 import zmq
 
+from gp_celery.config import parse_config
 from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE
 from gp_celery.framing import INVALID_UTF8
-from gp_celery.testing import BuildError, build, run
+from gp_celery.testing import BuildError, build, pipeline, run
 from tests.conftest import wait_for
 from tests.inputs.conftest import EmitRecorder, ServeFactory, Serving, errors
 
@@ -121,6 +122,33 @@ def test_zmq_sink_events_arrive_as_the_events_they_were(
     events = serving.emit.wait_for(50)
     assert [{key: event[key] for key in ("data", "status", "tags")} for event in events] == sent
     assert all(errors(event) == [] for event in events)
+
+
+def test_zmq_sink_events_reach_a_msgpack_parser_whole_as_in_gambolputty(
+    context: zmq.Context[Any],
+) -> None:
+    """GambolPutty's shape: ZmqSink's msgpack -> Zmq -> MsgPackParser. The messages reach
+    the parser as the bytes that were sent, not as text with invalid UTF-8 replaced."""
+    config = parse_config(
+        "", "<test>", data=[{"Zmq": {"address": "127.0.0.1:0"}}, {"MsgPackParser": {}}]
+    )
+    built = pipeline(config)
+    module = built.nodes[config.nodes[0].id].module
+    assert module.framing.kind == "stream"
+    serving = Serving(module, EmitRecorder())
+    try:
+        sink = build("ZmqSink", {"server": f"127.0.0.1:{serving.port}"})
+        sink.setup()
+        sent = [{"data": "caf\u00e9", "bytes": b"\xff\x00", "n": 2**40}]
+        assert run(sink, sent) == []
+        sink.close()
+        arrived = serving.emit.wait_for(1)
+    finally:
+        serving.stop()
+    assert errors(arrived[0]) == []
+    (parsed,) = run(build("MsgPackParser"), arrived)
+    assert {key: parsed[key] for key in ("data", "bytes", "n")} == sent[0]
+    assert errors(parsed) == []
 
 
 def test_zmq_sink_text_with_a_topic_round_trips_over_pub_sub(
