@@ -7,12 +7,16 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gp_celery.event import META, RECEIVED_FROM
 from gp_celery.testing import BuildError, build
+from gp_celery_inputs.sniffer.decode import decode_frame
 from tests.conftest import wait_for
 from tests.inputs.conftest import EmitRecorder, ServeFactory, Serving, errors
 from tests.inputs.netns import Veth, veth_pair
@@ -259,3 +263,36 @@ def test_lumbermill_options_are_accepted_as_written() -> None:
 def test_bad_options_are_refused_at_load(options: dict[str, object], message: str) -> None:
     with pytest.raises(BuildError, match=message):
         build("Sniffer", options)
+
+
+ETHERTYPES = [0x0800, 0x86DD, 0x0806, 0x8100, 0x88A8, 0x8847, 0x8848, 0x8863, 0x88CC, 0x0005]
+"""Ones dpkt decodes further (IPv4/6, ARP, VLAN, MPLS, PPPoE, LLDP, 802.3 lengths): where
+garbage once made it raise IndexError or AttributeError."""
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    ethertype=st.sampled_from(ETHERTYPES) | st.integers(0, 0xFFFF),
+    body=st.binary(max_size=120),
+    link_type=st.sampled_from([1, 772, 65534]),
+)
+def test_decoding_random_frames_never_raises(ethertype: int, body: bytes, link_type: int) -> None:
+    frame = b"\x02" * 12 + struct.pack("!H", ethertype) + body
+    for cut in (frame, frame[:13]):
+        fields, problems = decode_frame(cut, link_type)
+        assert fields["packet_size"] == len(cut)
+        assert isinstance(fields["data"], str)
+        assert all(isinstance(problem, str) for problem in problems)
+
+
+def test_promiscuous_mode_is_on_while_capturing(veth: Veth, serve_input: ServeFactory) -> None:
+    def promiscuous() -> bool:
+        flags = int(Path(f"/sys/class/net/{veth.near}/flags").read_text(), 16)
+        return bool(flags & 0x100)  # IFF_PROMISC
+
+    assert not promiscuous()
+    serving = serve_input("Sniffer", {"interface": veth.near, "promiscous": True})
+    started(serving)
+    assert promiscuous()
+    serving.stop()
+    assert not promiscuous()

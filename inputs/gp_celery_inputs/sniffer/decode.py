@@ -9,6 +9,7 @@ and is named in the problems; what was decoded before it is kept.
 from __future__ import annotations
 
 import socket
+import struct
 from typing import Any, Final
 
 import dpkt
@@ -33,20 +34,39 @@ def mac(raw: bytes) -> str:
     return ":".join(f"{byte:02x}" for byte in raw)
 
 
+DPKT_ERRORS: Final = (dpkt.Error, IndexError, AttributeError, KeyError, ValueError, struct.error)
+"""What dpkt raises for garbage besides its own errors (found by feeding it random frames:
+IndexError in MPLS labels, AttributeError in IPv6 extension headers)."""
+
+
 def decode_frame(
     frame: bytes, link_type: int, cut: bool = False
 ) -> tuple[dict[str, Any], list[str]]:
     """The frame's header fields, and what could not be decoded (empty when all was).
     ``cut``: the frame is the head of a longer one (its IP packet is short by design)."""
+    try:
+        return _decoded(frame, link_type, cut)
+    except DPKT_ERRORS as error:
+        fields: dict[str, Any] = {"protocols": [], "packet_size": len(frame)}
+        fields["data"] = _text(frame[ETHERNET_HEADER:])
+        fields["protocols"].append("ethernet")
+        destination, source, ethertype = struct.unpack_from("!6s6sH", frame)
+        fields.update(
+            source_mac=mac(source), destination_mac=mac(destination), ethertype=hex(ethertype)
+        )
+        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        return fields, [f"payload of ethertype {hex(ethertype)} not decoded ({reason})"]
+
+
+def _decoded(frame: bytes, link_type: int, cut: bool) -> tuple[dict[str, Any], list[str]]:
     fields: dict[str, Any] = {"protocols": [], "packet_size": len(frame), "data": ""}
     if link_type not in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
         fields["data"] = _text(frame)
         return fields, [f"link type {link_type} is not Ethernet; frame not decoded"]
-    try:
-        ethernet = dpkt.ethernet.Ethernet(frame)
-    except dpkt.UnpackError:
+    if len(frame) < ETHERNET_HEADER:
         fields["data"] = _text(frame)
         return fields, [f"frame of {len(frame)} bytes is too short for an Ethernet header"]
+    ethernet = dpkt.ethernet.Ethernet(frame)  # errors in what follows: see decode_frame
     fields["protocols"].append("ethernet")
     fields["source_mac"] = mac(ethernet.src)
     fields["destination_mac"] = mac(ethernet.dst)
@@ -94,7 +114,7 @@ def _ipv6(packet: Any, fields: dict[str, Any]) -> list[str]:
         s_ip=socket.inet_ntop(socket.AF_INET6, packet.src),
         d_ip=socket.inet_ntop(socket.AF_INET6, packet.dst),
         ttl=packet.hlim,
-        ip_protocol=packet.p,
+        ip_protocol=getattr(packet, "p", packet.nxt),  # p: after the extension headers
     )
     return _transport(packet.p, packet.data, fields)
 
