@@ -73,6 +73,7 @@ class Zmq(Input[ZmqOptions]):
 
     Backpressure: while the pipeline is behind, messages wait in ZeroMQ's queue (``hwm``);
     beyond it a PUSH peer waits and a PUB peer drops them (ZeroMQ's design for PUB/SUB).
+    When the input stops, the messages that have already arrived are sent on.
     Differences from GambolPutty: it split every SUB message at its first space and put
     the head in a ``topic`` field, and crashed on a message without a space; here only the
     configured topic is stripped (add a ``topic`` field with ``add_fields`` if needed), so
@@ -121,16 +122,22 @@ class Zmq(Input[ZmqOptions]):
         self._zmq = zmq
         context = zmq.asyncio.Context()
         sock = context.socket(zmq.PULL if options.pattern == "pull" else zmq.SUB)
+        hwm = DEFAULT_RECEIVE_HWM if options.hwm is None else options.hwm
         try:
             sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.RCVHWM, DEFAULT_RECEIVE_HWM if options.hwm is None else options.hwm)
+            sock.setsockopt(zmq.RCVHWM, hwm)
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_WIRE_MESSAGE_BYTES)
             if options.pattern == "sub":
                 sock.setsockopt(zmq.SUBSCRIBE, options.topic.encode())
             where = self._attach(zmq, sock)
             self.log.info("%s: %s; receiving (%s).", self.label, where, options.pattern)
-            while True:
-                await emit(self._pieces(await self._next_batch(zmq, sock)))
+            try:
+                while True:
+                    first = self._message(await sock.recv_multipart(copy=False))
+                    await emit(self._pieces(await self._take(zmq, sock, [first], BATCH_MESSAGES)))
+            finally:  # received already (the peer counts them as sent): send them on
+                if waiting := await self._take(zmq, sock, [], hwm + BATCH_MESSAGES):
+                    await emit(self._pieces(waiting))
         finally:
             sock.close(linger=0)
             context.term()
@@ -153,10 +160,9 @@ class Zmq(Input[ZmqOptions]):
         self.bound_port = int(port) if port.isdigit() else None
         return f"listening on {bound} (port {port})"
 
-    async def _next_batch(self, zmq: Any, sock: Any) -> list[Message]:
-        """Wait for a message, then take whatever else has arrived (up to a batch)."""
-        messages = [self._message(await sock.recv_multipart(copy=False))]
-        while len(messages) < BATCH_MESSAGES:
+    async def _take(self, zmq: Any, sock: Any, messages: list[Message], most: int) -> list[Message]:
+        """Add the messages that have arrived, without waiting, up to ``most`` in all."""
+        while len(messages) < most:
             try:
                 frames = await sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:

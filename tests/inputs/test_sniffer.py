@@ -208,6 +208,22 @@ def test_packets_the_kernel_drops_while_the_pipeline_is_behind_are_counted(
     assert len(serving.emit.settle(quiet=0.3)) + counts["dropped_packets"] == sent
 
 
+def test_stopping_sends_on_what_was_already_captured(veth: Veth, serve_input: ServeFactory) -> None:
+    gate = threading.Event()
+    serving = serve_input("Sniffer", {"interface": veth.near, "packetfilter": "udp"}, gate=gate)
+    started(serving)
+    with udp_server(veth) as receiver:
+        port = receiver.getsockname()[1]
+        veth.send_udp(port, [b"first"])
+        serving.emit.wait_for(1)  # emit() now waits for the gate: the rest waits in the socket
+        veth.send_udp(port, [b"%d" % number for number in range(50)], source_port=40004)
+    serving.cancel()
+    serving.emit.wait_for(51)
+    gate.set()
+    serving.join()
+    assert serving.emit.data == ["first", *(str(number) for number in range(50))]
+
+
 def test_packet_count_ends_the_capture(veth: Veth) -> None:
     module = build("Sniffer", {"interface": veth.near, "packetfilter": "udp", "packet_count": 2})
     serving = Serving(module, EmitRecorder())

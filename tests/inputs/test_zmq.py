@@ -236,6 +236,25 @@ def test_a_peer_sending_more_than_the_pipeline_takes_waits_and_loses_nothing(
     assert serving.emit.data == [str(n) for n in range(sent)]
 
 
+def test_stopping_sends_on_what_was_already_received(
+    serve_input: ServeFactory, context: zmq.Context[Any]
+) -> None:
+    gate = threading.Event()
+    serving = serve_input("Zmq", LOCAL, gate=gate)
+    push = peer(context, zmq.PUSH, serving.port)
+    push.send(b"first")
+    serving.emit.wait_for(1)  # emit() now waits for the gate: the rest waits in ZeroMQ
+    for number in range(300):
+        push.send(b"queued %d" % number)
+    # Nothing to wait for that shows they crossed: libzmq's I/O threads move them.
+    threading.Event().wait(0.5)
+    serving.cancel()
+    serving.emit.wait_for(301)
+    gate.set()
+    serving.join()
+    assert serving.emit.data == ["first", *(f"queued {n}" for n in range(300))]
+
+
 def test_a_taken_address_is_a_clear_error(context: zmq.Context[Any]) -> None:
     taken = context.socket(zmq.PULL)
     port = taken.bind_to_random_port("tcp://127.0.0.1")

@@ -28,6 +28,9 @@ PACKET_STATISTICS: Final = 6
 """From linux/if_packet.h; Python's socket module names none of them."""
 PACKET_OUTGOING: Final = 4
 BATCH_PACKETS: Final = 500
+STOP_PACKETS: Final = 100_000
+"""At most this many packets still in the socket's buffer are sent on when the capture
+stops (more than its 8 MiB hold)."""
 RECEIVE_BUFFER_BYTES: Final = 4 << 20
 DROP_WARNING_SECS: Final = 10.0
 _INTERFACE: Final = re.compile(r"[^/\s]{1,15}")
@@ -83,7 +86,8 @@ class Sniffer(Input[SnifferOptions]):
     short, a broken IP, TCP or UDP header, a link type other than Ethernet) is an event
     tagged with what failed, holding what was decoded; longer frames than
     ``max_packet_bytes`` are cut and tagged. Packets the kernel dropped because the
-    pipeline was behind are counted ("dropped_packets") with a rate-limited warning.
+    pipeline was behind are counted ("dropped_packets") with a rate-limited warning; when
+    the capture stops, the packets already captured are sent on.
 
     Needs root (CAP_NET_RAW). A raw AF_PACKET socket reads the frames; ``packetfilter``
     is compiled by tcpdump (Debian's) at load and run by the kernel, for Ethernet framing.
@@ -126,11 +130,16 @@ class Sniffer(Input[SnifferOptions]):
         try:
             self.capturing = True
             self.log.info("%s: capturing on %s.", self.label, interface)
-            while not limit or seen < limit:
-                await _readable(sock)
-                packets = self._read(sock, BATCH_PACKETS if not limit else limit - seen)
-                self._count_drops(sock)
-                if packets:
+            try:
+                while not limit or seen < limit:
+                    await _readable(sock)
+                    packets = self._read(sock, BATCH_PACKETS if not limit else limit - seen)
+                    self._count_drops(sock)
+                    if packets:
+                        seen += len(packets)
+                        await emit(_pieces(packets))
+            finally:  # captured already (in the socket's buffer): send them on
+                if packets := self._read(sock, limit - seen if limit else STOP_PACKETS):
                     seen += len(packets)
                     await emit(_pieces(packets))
         finally:
