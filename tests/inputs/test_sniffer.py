@@ -269,7 +269,7 @@ def test_lumbermill_options_are_accepted_as_written() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"packetfilter": "udp and and"}, "tcpdump cannot compile it: .*syntax error"),
+        ({"packetfilter": "udp and and"}, "tcpdump cannot compile it: can't parse filter "),
         ({"packetfilter": "-w /tmp/x"}, "tcpdump cannot compile it"),
         ({"interface": "eth0/../x"}, "expected an interface name"),
         ({"interface": "a-name-longer-than-15"}, "expected an interface name"),
@@ -286,7 +286,7 @@ ETHERTYPES = [0x0800, 0x86DD, 0x0806, 0x8100, 0x88A8, 0x8847, 0x8848, 0x8863, 0x
 garbage once made it raise IndexError or AttributeError."""
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     ethertype=st.sampled_from(ETHERTYPES) | st.integers(0, 0xFFFF),
     body=st.binary(max_size=120),

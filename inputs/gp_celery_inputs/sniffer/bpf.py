@@ -43,7 +43,8 @@ def compile_filter(expression: str) -> tuple[Instruction, ...]:
     )
     if result.returncode != 0:
         message = result.stderr.decode(errors="replace").strip().splitlines()
-        raise ValueError(f"tcpdump cannot compile it: {message[-1] if message else 'failed'}")
+        last = message[-1].removeprefix("tcpdump: ") if message else "it failed"
+        raise ValueError(f"tcpdump cannot compile it: {last}")
     count, *lines = result.stdout.decode().split("\n")
     program = tuple(_instruction(line) for line in lines if line.strip())
     if len(program) != int(count):
