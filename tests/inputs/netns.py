@@ -117,8 +117,8 @@ def veth_pair() -> Iterator[Veth]:
         Path(f"/proc/sys/net/ipv6/conf/{veth.near}/disable_ipv6").write_text("1")
         ip("-n", veth.namespace, "link", "set", "lo", "up")
         subprocess.run(
-            ["ip", "netns", "exec", veth.namespace, "sysctl", "-qw",
-             f"net.ipv6.conf.{veth.far}.disable_ipv6=1"],
+            ["ip", "netns", "exec", veth.namespace, "sh", "-c",
+             f"echo 1 > /proc/sys/net/ipv6/conf/{veth.far}/disable_ipv6"],
             timeout=30,
             check=True,
         )  # fmt: skip
