@@ -1,4 +1,4 @@
-"""The gp-celery command: run, listen, check, modules, dlq."""
+"""The gp-celery command: run, listen, check, modules, dlq, graph, test, stats, exporter, web."""
 
 from __future__ import annotations
 
@@ -139,7 +139,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
             for problem in problems:
                 print(problem, file=sys.stderr)
             return EXIT_CONFIG
-        run_listener(config, BrokerSettings.from_env(broker=args.broker))
+        metrics = (args.metrics_bind, args.metrics_port) if args.metrics_port is not None else None
+        run_listener(config, BrokerSettings.from_env(broker=args.broker), metrics)
     except PlannedModuleError as error:
         print(f"gp-celery: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -167,7 +168,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in problems:
             print(problem)
         return EXIT_CONFIG
-    return EXIT_OK if print_check(config, strict=args.strict) else EXIT_CONFIG
+    if not print_check(config, strict=args.strict):
+        return EXIT_CONFIG
+    if args.samples is None:
+        return EXIT_OK
+    from gp_celery.tools.samples import check_samples
+
+    return check_samples(config, args.samples, args.input, args.limit)
 
 
 def cmd_modules(args: argparse.Namespace) -> int:
@@ -177,6 +184,13 @@ def cmd_modules(args: argparse.Namespace) -> int:
         return EXIT_OK if print_module(args.name, markdown=args.markdown) else EXIT_CONFIG
     print_modules(markdown=args.markdown)
     return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {text}")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument(
         "--log-level", choices=sorted(LEVELS), help="override Global: logging.level"
     )
+    listen.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics of this listener on /metrics at this port "
+        "(basic auth if GP_METRICS_AUTH=user:password is set)",
+    )
+    listen.add_argument(
+        "--metrics-bind", default="127.0.0.1", help="address for --metrics-port (127.0.0.1)"
+    )
     listen.set_defaults(handler=cmd_listen)
 
     check = commands.add_parser(
@@ -245,6 +268,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="check it as a fleet runs it (listeners and workers; implied by Global: "
         "workers > 1): a module whose state one process must hold needs a queue of its own",
     )
+    check.add_argument(
+        "--samples",
+        metavar="LOGFILE",
+        help="also run the file's lines ('-': stdin) through the parsers (sinks write "
+        "nothing) and report per parser how many matched, their event types and up to "
+        "five lines that did not match",
+    )
+    check.add_argument(
+        "--input", help="--samples: the input whose framing cuts the file (default: the first)"
+    )
+    check.add_argument(
+        "--limit",
+        type=_positive,
+        metavar="N",
+        help="--samples: read at most N records of the file",
+    )
     check.set_defaults(handler=cmd_check)
 
     modules = commands.add_parser(
@@ -268,6 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
     from gp_celery.dlq.parser import add_dlq_parser
 
     add_dlq_parser(commands, with_config)
+    from gp_celery.tools.graph import add_graph_parser
+
+    add_graph_parser(commands, with_config, _config_path)
+    from gp_celery.tools.pipeline_tests import add_test_parser
+
+    add_test_parser(commands)
+    from gp_celery.stats.command import add_exporter_parser, add_stats_parser
+
+    add_stats_parser(commands, with_config)
+    add_exporter_parser(commands, with_config)
+    from gp_celery.web.command import add_web_parser
+
+    add_web_parser(commands, with_config)
     return parser
 
 

@@ -20,6 +20,8 @@ from gp_celery.framing import Chunk
 from gp_celery.memory import settle_memory
 from gp_celery.modules.base import Input, OutputClosedError
 from gp_celery.pipeline import Pipeline
+from gp_celery.stats.progress import ProgressLine
+from gp_celery.stats.progress import wanted as progress_wanted
 from gp_celery_inputs.listener.runner import InputRunner
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ class EmbeddedRunner:
         self.output_closed = False
         """Standard output's reader went away (``| head``): the run stopped there."""
         self._runner: InputRunner | None = None
+        self.progress = ProgressLine(config) if progress_wanted() else None
+        """On a terminal: a live line while the run lasts, the node table at its end."""
 
     async def _deliver(self, chunk: Chunk) -> None:
         if self.output_closed:
@@ -55,6 +59,8 @@ class EmbeddedRunner:
 
     async def _tick(self, now: float) -> None:
         self.pipeline.tick_if_due(now)
+        if self.progress is not None and self.progress.due(now):
+            self.progress.update(now, self.pipeline.counters())
 
     async def run(self) -> None:
         """Run until the inputs end or a signal arrives; always flush and close."""
@@ -73,6 +79,8 @@ class EmbeddedRunner:
             self.pipeline.tick(time.monotonic(), final=True)
             self.pipeline.close()
             self.log_counters()
+            if self.progress is not None:
+                self.progress.finish(self.pipeline.counters())
 
     @property
     def dead_lettered(self) -> int:

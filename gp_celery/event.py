@@ -34,6 +34,8 @@ EVENT_TYPE: Final = "event_type"
 RECEIVED_FROM: Final = "received_from"
 SOURCE_MODULE: Final = "source_module"
 ERRORS: Final = "errors"
+TLS_CLIENT_CN: Final = "tls_client_cn"
+"""The common name of the certificate a TLS client presented (TcpServer with ``cacert``)."""
 DATA: Final = "data"
 UNKNOWN_TYPE: Final = "Unknown"
 

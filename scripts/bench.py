@@ -21,6 +21,7 @@ from bench_embedded import NAMES, report_embedded, run_p1, run_side_by_side, run
 from bench_es import run_es
 from bench_p2 import preflight, probe, run_p2
 from bench_report import report_distributed, report_p2
+from bench_udp import run_udp
 
 P1_MODES = ("embedded", "distributed", "all")
 P2_MODES = ("p2", "all")
@@ -32,7 +33,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print, don't edit BENCHMARKS.md")
     parser.add_argument(
-        "--mode", choices=["embedded", "distributed", "p2", "es", "all"], default="embedded"
+        "--mode",
+        choices=["embedded", "distributed", "p2", "es", "udp", "all"],
+        default="embedded",
+        help="udp (not part of all): UdpServer bursts, see bench_udp.py",
+    )
+    parser.add_argument(
+        "--datagrams", type=int, default=200_000, help="udp: datagrams per burst and step"
     )
     parser.add_argument(
         "--baseline-only",
@@ -54,6 +61,10 @@ def main() -> None:
     if args.mode in P1_MODES:
         check_regex_matches_shared()
     sections: dict[str, list[str]] = {}
+    if args.mode == "udp":
+        sections["udp"] = [run_udp(args.datagrams)]
+        finish(sections, args, started)
+        return
     if args.mode in ("es", "all"):
         sections["es"] = [run_es(args.lines, args.runs)]
     if args.mode == "es":

@@ -52,6 +52,10 @@ class BrokerSettings:
     listener sends a chunk's message right after storing it, or keeps retrying while the
     broker is away, and a chunk it is still sending must not be sent twice."""
 
+    stats_secs: float = 5.0
+    """How often each listener and worker process writes its counters to Redis for
+    `gp-celery stats` (GP_STATS_SECS)."""
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, broker: str | None = None
@@ -70,6 +74,7 @@ class BrokerSettings:
             version_retries=int(env.get("GP_VERSION_RETRIES", 10)),
             sweep_secs=float(env.get("GP_SWEEP_SECS", 30)),
             sweep_grace_secs=float(env.get("GP_SWEEP_GRACE_SECS", 60)),
+            stats_secs=float(env.get("GP_STATS_SECS", 5)),
         )
 
     @property

@@ -40,6 +40,7 @@ from gp_celery.config.stages import (
     node_stages,
     stage_digests,
 )
+from gp_celery.config.stores import add_store_prints, link_stores
 from gp_celery.config.wiring import assign_ids, topological_order, wire_receivers
 
 Role = Literal["all", "listener", "worker"]
@@ -220,6 +221,7 @@ def parse_config(
     problems += [problem for problem in found if problem.line not in unset_lines]
     problems += assign_ids(nodes, file)
     problems += wire_receivers(nodes, file)
+    problems += link_stores(nodes, file)
     order, found = topological_order(nodes, file)
     problems += found
     if not nodes and not problems:
@@ -229,6 +231,7 @@ def parse_config(
     entries = [item for item in as_written if not _is_global(item)]
     stages = node_stages(nodes, order)
     prints = fingerprints(nodes, entries)
+    add_store_prints(nodes, prints)
     digests = stage_digests(stages, prints)
     return PipelineConfig(file, settings, nodes, order, digest_of(digests), stages, prints, digests)
 

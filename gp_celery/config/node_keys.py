@@ -40,7 +40,9 @@ LEGACY_KEYS: Final = (
     "redis_ttl",
     "set_internal",
 )
-"""GambolPutty and LumberMill keys that are accepted and ignored (spec/CORE.md 1.3)."""
+"""GambolPutty and LumberMill keys that are accepted and ignored (spec/CORE.md 1.3), unless
+the module declares one as its own option (XPathParser's, HttpRequest's and Facet's
+``redis_store``/``redis_key``/``redis_ttl``: see config/nodes.py and config/stores.py)."""
 
 
 def _field_path(value: Any) -> FieldPath:

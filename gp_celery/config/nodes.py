@@ -181,7 +181,13 @@ def build_node(
     elif planned is not None:
         spec.type_name = planned
         spec.planned_family = PLANNED[planned][0]
-    keys = {key: value for key, value in settings.items() if key in NODE_KEYS + LEGACY_KEYS}
+    # A legacy key that the module declares (XPathParser's redis_store) is its option.
+    declared = cls.options_model.model_fields if cls is not None else {}
+    keys = {
+        key: value
+        for key, value in settings.items()
+        if key in NODE_KEYS or (key in LEGACY_KEYS and key not in declared)
+    }
     options = {key: value for key, value in settings.items() if key not in keys}
     label = type_name
     if isinstance(keys.get("id"), str) and keys["id"]:

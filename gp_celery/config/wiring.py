@@ -85,8 +85,18 @@ def _named_by_id(target: str, nodes: list[NodeSpec]) -> str:
     return ""
 
 
+STANDS_ALONE = (
+    "a module that stands alone (other nodes use it by id) neither receives nor sends events"
+)
+
+
+def _stands_alone(node: NodeSpec) -> bool:
+    return node.module is not None and node.module.stands_alone
+
+
 def wire_receivers(nodes: list[NodeSpec], file: str) -> list[Problem]:
-    """Resolve receivers; a node without them sends to the next entry in the file.
+    """Resolve receivers; a node without them sends to the next entry in the file that
+    does not stand alone (a RedisStore is used by id, never sent events).
 
     A receiver names a node by its id or, when only one node answers to it, by another of
     the node's names, and is rewritten to that node's id.
@@ -100,6 +110,11 @@ def wire_receivers(nodes: list[NodeSpec], file: str) -> list[Problem]:
         problems.append(Problem(file, line, node.label, "receivers", message))
 
     for position, node in enumerate(nodes):
+        if _stands_alone(node):
+            if node.receivers:
+                problem(node, node.receivers[0].line, STANDS_ALONE)
+            node.receivers = []
+            continue
         if node.family == "sink":
             if node.receivers:
                 problem(
@@ -108,7 +123,9 @@ def wire_receivers(nodes: list[NodeSpec], file: str) -> list[Problem]:
             node.receivers = []
             continue
         if node.receivers is None:
-            following = nodes[position + 1] if position + 1 < len(nodes) else None
+            following = next(
+                (later for later in nodes[position + 1 :] if not _stands_alone(later)), None
+            )
             node.receivers = (
                 [] if following is None else [ReceiverSpec(following.id, None, node.line)]
             )
@@ -133,15 +150,23 @@ def wire_receivers(nodes: list[NodeSpec], file: str) -> list[Problem]:
                 problem(node, receiver.line, message)
                 continue
             receiver.target = target.id
-            if target.family == "input":
-                problem(
-                    node,
-                    receiver.line,
-                    f"'{receiver.target}' is an input and cannot receive events",
-                )
-            elif target is node:
-                problem(node, receiver.line, "a module cannot send to itself")
+            if refused := _refused_receiver(node, target):
+                problem(node, receiver.line, refused)
     return problems
+
+
+def _refused_receiver(node: NodeSpec, target: NodeSpec) -> str:
+    """Why ``target`` cannot be a receiver of ``node``, or ''."""
+    if _stands_alone(target):
+        return (
+            f"'{target.id}' is a {target.type_name}, which other nodes use by id; it "
+            "cannot receive events"
+        )
+    if target.family == "input":
+        return f"'{target.id}' is an input and cannot receive events"
+    if target is node:
+        return "a module cannot send to itself"
+    return ""
 
 
 def topological_order(nodes: list[NodeSpec], file: str) -> tuple[list[NodeSpec], list[Problem]]:

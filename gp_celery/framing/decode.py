@@ -85,6 +85,9 @@ def decode_batches(chunk: Chunk, size: int) -> Iterator[Decoded]:
             if piece.note:
                 for event in made:
                     add_error(event, node, f"{framing.what} {piece.note}")
+            if piece.meta:
+                for event in made:
+                    event[META].update(piece.meta)
             yield Decoded(made, len(made) if piece.note else len(tagged))
 
 

@@ -118,7 +118,8 @@ class Piece(NamedTuple):
     again (stream reads, datagrams, msgpack objects, events). ``overlong`` > 0 marks a piece
     that is one line whose head alone was kept: the line had ``overlong`` bytes and
     ``sizes[0]`` is the head's length (the separator follows it). ``note`` tags every record
-    of the piece (e.g. a corrupt msgpack stream).
+    of the piece (e.g. a corrupt msgpack stream). ``meta`` is metadata every record's event
+    carries besides ``received_from`` (e.g. a TLS client certificate's name).
     """
 
     received_from: str
@@ -126,14 +127,19 @@ class Piece(NamedTuple):
     sizes: tuple[int, ...] = ()
     overlong: int = 0
     note: str = ""
+    meta: tuple[tuple[str, str], ...] = ()
 
     def to_wire(self) -> list[Any]:
-        return [self.received_from, self.data, list(self.sizes), self.overlong, self.note]
+        wire = [self.received_from, self.data, list(self.sizes), self.overlong, self.note]
+        if self.meta:  # pieces without it keep the shorter form
+            wire.append([list(item) for item in self.meta])
+        return wire
 
     @staticmethod
     def from_wire(wire: list[Any]) -> Piece:
-        received_from, data, sizes, overlong, note = wire
-        return Piece(received_from, data, tuple(sizes), overlong, note)
+        received_from, data, sizes, overlong, note, *meta = wire
+        items = tuple((key, value) for key, value in meta[0]) if meta else ()
+        return Piece(received_from, data, tuple(sizes), overlong, note, items)
 
 
 def framing_fields() -> dict[str, Any]:

@@ -43,9 +43,9 @@ def _cut_piece(framing: Framing, piece: Piece, ends: list[int], first: int, last
     start = ends[first - 1] if first else 0
     stop = ends[last - 1]
     if framing.kind == "line" and not piece.overlong:
-        return Piece(piece.received_from, piece.data[start:stop], (), 0, piece.note)
+        return piece._replace(data=piece.data[start:stop], sizes=(), overlong=0)
     sizes = piece.sizes[first:last] if framing.kind != "multiline" else (stop - start,)
-    return Piece(piece.received_from, piece.data[start:stop], sizes, piece.overlong, piece.note)
+    return piece._replace(data=piece.data[start:stop], sizes=sizes)
 
 
 def records_in_chunk(chunk: Chunk) -> int:

@@ -121,6 +121,9 @@ class Module(Generic[OptionsT]):
     examples: ClassVar[list[Example]] = []
     state: ClassVar[State] = "any"
     """Where this module's state may live in a fleet (see ``State``)."""
+    stands_alone: ClassVar[bool] = False
+    """Outside the event flow (RedisStore): it neither receives nor sends events, and
+    other nodes use it by id; the entry after it in the file is not its receiver."""
 
     def __init__(self, options: OptionsT, node_id: str) -> None:
         self.options = options

@@ -148,12 +148,21 @@ class Pipeline:
         handled = node.run_module(passing) if passing else passing
         if len(handled) < len(passing):
             counters.dropped += len(passing) - len(handled)
-        sent = node.route(handled, True, inbox) + node.route(bypass, False, inbox)
-        if node.routes:
-            counters.events_out += sent
-            counters.dropped += len(handled) + len(bypass) - sent
-        else:  # the end of a branch: the events are done, not lost
+        else:
+            counters.made += len(handled) - len(passing)
+        self._send_on(node, handled, bypass, inbox)
+
+    @staticmethod
+    def _send_on(node: Node, handled: Batch, bypass: Batch, inbox: dict[str, Batch]) -> None:
+        """Route what a node handled (and what bypassed it); count what went on, what no
+        receiver took (dropped) and, at the end of a branch, what is done."""
+        counters = node.counters
+        if not node.routes:  # the end of a branch: the events are done, not lost
             counters.events_out += len(handled) + len(bypass)
+            return
+        sent = node.route(handled, True, inbox) + node.route(bypass, False, inbox)
+        counters.events_out += sent
+        counters.dropped += len(handled) + len(bypass) - sent
 
     def tick_if_due(self, now: float, stage: str | None = None) -> Crossing:
         """``tick`` at most once every TICK_SECS; callers may ask as often as they like."""
@@ -181,7 +190,8 @@ class Pipeline:
                 continue
             if made:
                 inbox: dict[str, Batch] = {}
-                node.counters.events_out += node.route(made, True, inbox)
+                node.counters.made += len(made)
+                self._send_on(node, made, [], inbox)
                 for target_id, batch in self._run_inbox(inbox, stage).items():
                     crossing.setdefault(target_id, []).extend(batch)
         return crossing
@@ -203,4 +213,12 @@ class Pipeline:
                 node.log_traceback(f"{node.label}: close() raised")
 
     def counters(self) -> dict[str, dict[str, int]]:
-        return {node.id: node.counters.as_dict() for node in self.order}
+        """Per node: the runner's counters, then the module's own (``module.stats``, e.g.
+        the datagrams the kernel dropped for an input)."""
+        return {node.id: _node_counts(node) for node in self.order}
+
+
+def _node_counts(node: Node) -> dict[str, int]:
+    counts = node.counters.as_dict()
+    own = node.module.stats.counts if node.module is not None else {}
+    return counts | {name: value for name, value in own.items() if name not in counts}

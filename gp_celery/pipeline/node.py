@@ -147,8 +147,9 @@ class Node:
         return bool(spec.add_fields or spec.delete_fields or spec.event_type is not None)
 
     def route(self, events: Batch, handled: bool, inbox: dict[str, Batch]) -> int:
-        """Send events to receivers. Node keys apply only to handled events that go
-        somewhere; an event for several receivers is copied for the second and later."""
+        """Send events to receivers; return how many went somewhere. Node keys apply only
+        to handled events that go somewhere; an event for several receivers is copied for
+        the second and later (counted in ``copies``)."""
         routes = self.routes
         if not routes or not events:
             return 0
@@ -170,6 +171,7 @@ class Node:
             inbox.setdefault(targets[0], []).append(event)
             for branch, target in enumerate(targets[1:], start=1):
                 inbox.setdefault(target, []).append(copy_event(event, branch))
+                self.counters.copies += 1
         return sent
 
 

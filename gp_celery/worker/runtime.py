@@ -35,6 +35,8 @@ from gp_celery.framing import Chunk
 from gp_celery.modules.base import ModuleContext
 from gp_celery.pipeline import Pipeline
 from gp_celery.pipeline.graph import TICK_SECS, Crossing
+from gp_celery.stats.flush import StageLatency, StatsFlusher, module_fields, node_fields
+from gp_celery.stats.keys import ProcessId, namespace
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,9 @@ class WorkerRuntime:
     _stopping: threading.Event = field(default_factory=threading.Event)
     _unreachable: bool = False
     """The last tick could not reach Redis (warned once, until it can again)."""
+    latency: StageLatency = field(default_factory=StageLatency)
+    flusher: StatsFlusher | None = None
+    """Writes this process's totals to Redis for `gp-celery stats` (None without Redis)."""
 
     @classmethod
     def load(cls, plan: WorkerPlan, settings: BrokerSettings, app: Any) -> WorkerRuntime:
@@ -140,7 +145,35 @@ class WorkerRuntime:
             ", ".join(f"{queue} {config.digests.get(queue, '?')[:12]}" for queue in stages),
             ", ".join(node.label for node in members if node.family != "input"),
         )
-        return cls(config, settings, pipeline, stages, store, outbox, sweeper)
+        built = cls(config, settings, pipeline, stages, store, outbox, sweeper)
+        if client is not None:
+            built.flusher = StatsFlusher(
+                client,
+                namespace(config.file),
+                ProcessId("worker"),
+                built.totals,
+                about={
+                    "config": plan.config_path,
+                    "stages": {queue: config.digests.get(queue, "") for queue in stages},
+                },
+                interval=settings.stats_secs,
+            )
+        return built
+
+    def totals(self) -> dict[str, float]:
+        """This process's running totals, as `gp-celery stats` adds them up."""
+        with self.lock:
+            pipeline = self.pipeline
+            modules = {
+                node.id: dict(node.module.stats.counts)
+                for node in pipeline.order
+                if node.module is not None
+            }
+            return {
+                **node_fields({node.id: node.counters.as_dict() for node in pipeline.order}),
+                **module_fields(modules),
+                **self.latency.fields(),
+            }
 
     @property
     def letters(self) -> LetterBox:
@@ -170,9 +203,13 @@ class WorkerRuntime:
 
     def run(self, entry: str, queue: str, taken: Taken) -> Crossing:
         with self.lock:
-            if taken.chunk is not None:
-                return self.pipeline.run_chunk(taken.chunk, queue)
-            return self.pipeline.run_batch(entry, taken.events or [], queue)
+            started = time.perf_counter()
+            try:
+                if taken.chunk is not None:
+                    return self.pipeline.run_chunk(taken.chunk, queue)
+                return self.pipeline.run_batch(entry, taken.events or [], queue)
+            finally:
+                self.latency.observe(queue, time.perf_counter() - started)
 
     def hand_on(self, crossing: Crossing) -> None:
         """Send events that crossed into another stage as one batch per node."""
@@ -220,6 +257,8 @@ class WorkerRuntime:
             self.hand_on(crossing)
         if self.sweeper is not None:
             self.sweeper.sweep_if_due(now)
+        if self.flusher is not None:
+            self.flusher.flush_if_due(now)
 
     def close(self) -> None:
         self._stopping.set()
@@ -237,3 +276,5 @@ class WorkerRuntime:
                         error,
                     )
             self.pipeline.close()
+        if self.flusher is not None:
+            self.flusher.flush(stopped=True)

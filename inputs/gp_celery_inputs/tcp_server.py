@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import codecs
+import errno
+import socket
 import ssl
-from dataclasses import replace
 from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from gp_celery.framing import Cutter, Framing, Piece
-from gp_celery.framing.options import StreamFramingOptions
 from gp_celery.framing.text import DEFAULT_MAX_LINE_BYTES
-from gp_celery.modules.base import Emit, Example, Input
+from gp_celery.modules.base import Emit, Example
 from gp_celery.modules.registry import register
+from gp_celery_inputs.stream_server import BACKLOG, StreamServer, StreamServerOptions
 
-LINE_READ_BYTES: Final = 1 << 16
-"""Read size in line mode; fewer, larger reads cost less per event than chunksize-sized ones."""
 BUFFER_SIZE_UNIT: Final = 10240
 """GambolPutty multiplied max_buffer_size by 10240 (not 1024) to get bytes; kept for configs."""
 TLS_VERSIONS: Final = {
@@ -26,15 +23,18 @@ TLS_VERSIONS: Final = {
     "TLSv1_2": ssl.TLSVersion.TLSv1_2,
     "TLSv1_3": ssl.TLSVersion.TLSv1_3,
 }
+KEEPALIVE: Final = (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6))
+"""First probe after 60 s of silence, then 6 probes 10 s apart."""
+NO_IPV6: Final = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)
+"""What binding '::' fails with on a host without IPv6: listen on IPv4 alone then."""
 
 
-class TcpServerOptions(StreamFramingOptions):
+class TcpServerOptions(StreamServerOptions):
     interface: str = ""
-    """Address to listen on; '' listens on all interfaces."""
+    """Address to listen on: an IPv4 or IPv6 address or a host name (its first address);
+    '' listens on all interfaces, IPv4 and IPv6, with one socket."""
     port: int = Field(5151, ge=0, le=65535)
     """Port to listen on (0 picks a free port; the log says which)."""
-    timeout: float | None = Field(None, gt=0)
-    """Close a client that sends nothing for this many seconds (None: never)."""
     tls: bool = False
     """Accept TLS connections only (needs key and cert)."""
     key: str | None = None
@@ -45,10 +45,6 @@ class TcpServerOptions(StreamFramingOptions):
     """Path to a PEM CA bundle: with it, clients must present a certificate it signed."""
     tls_proto: Literal["TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3"] | None = None
     """Oldest TLS version accepted (default: the system's, TLS 1.2 on current systems)."""
-    encoding: str = "utf-8"
-    """Character encoding of the received text."""
-    chunksize: int = Field(16384, ge=1)
-    """Stream mode: the most bytes one read (one event, without decoding) carries."""
     max_buffer_size: int = Field(10240, ge=1)
     """GambolPutty's line limit in units of 10240 bytes; used if set and max_line_bytes is not."""
 
@@ -57,29 +53,12 @@ class TcpServerOptions(StreamFramingOptions):
     def _false_is_unset(cls, value: Any) -> Any:
         return None if value is False else value  # GambolPutty's default was False
 
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        try:
-            return codecs.lookup(value).name
-        except LookupError:
-            raise ValueError(f"unknown encoding {value!r}") from None
-
     @model_validator(mode="after")
     def _tls_needs_key_and_cert(self) -> TcpServerOptions:
         if self.tls and not (self.key and self.cert):
             raise ValueError("set 'key' and 'cert' when 'tls' is true")
         if (self.cacert or self.tls_proto) and not self.tls:
             raise ValueError("'cacert' and 'tls_proto' need 'tls: true'")
-        try:
-            same = self.simple_separator.encode(self.encoding) == self.simple_separator.encode()
-        except UnicodeEncodeError:
-            same = False
-        if not same:
-            raise ValueError(
-                f"encoding {self.encoding!r} is not ASCII-compatible: the separator "
-                f"{self.simple_separator!r} would not be found in its bytes"
-            )
         return self
 
     def line_limit(self) -> int:
@@ -92,17 +71,17 @@ class TcpServerOptions(StreamFramingOptions):
 
 
 @register
-class TcpServer(Input[TcpServerOptions]):
+class TcpServer(StreamServer[TcpServerOptions]):
     """Receive a byte stream per TCP client; one event per line (or per msgpack object).
 
     Line mode: one event per line, surrounding ASCII whitespace stripped, empty lines
-    ignored; ``received_from`` is "ip:port" of the client. Lines longer than the line limit
-    (``max_line_bytes``; else GambolPutty's ``max_buffer_size`` x 10240 bytes if the config
-    sets it; else 1 MiB) are truncated and tagged; text that is not valid in ``encoding`` is
-    replaced and tagged. When a client disconnects, idles past ``timeout`` or the server
-    stops, its last partial line is an event too. Differences from GambolPutty: the
-    separator is not left at the end of ``data`` (Tornado's read_until kept it), and
-    ``timeout`` works.
+    ignored; ``received_from`` is "ip:port" of the client ("[ipv6]:port" for IPv6). Lines
+    longer than the line limit (``max_line_bytes``; else GambolPutty's ``max_buffer_size``
+    x 10240 bytes if the config sets it; else 1 MiB) are truncated and tagged; text that is
+    not valid in ``encoding`` is replaced and tagged. When a client disconnects, idles past
+    ``timeout`` or the server stops, its last partial line is an event too. Differences
+    from GambolPutty: the separator is not left at the end of ``data`` (Tornado's
+    read_until kept it), and ``timeout`` works.
 
     Stream mode with ``decoding: msgpack``: the stream is cut at msgpack object boundaries
     and every object is one event (a map's keys become fields). Stream mode feeding a
@@ -122,8 +101,21 @@ class TcpServer(Input[TcpServerOptions]):
 
     TLS: ``tls`` with ``key`` and ``cert``; ``cacert`` makes client certificates mandatory
     (signed by that CA); ``tls_proto`` is the oldest version accepted (LumberMill pinned
-    exactly one version). While the pipeline is behind, clients are not read, so TCP flow
-    control slows them down.
+    exactly one version). A failed handshake (no or an unknown certificate, garbage, a
+    client that says nothing within ``timeout``, else 30 s) closes the connection and is
+    counted ("tls_refused") with a rate-limited warning. The common name of a client's
+    certificate is in the metadata of each of its events (``tls_client_cn``).
+
+    Sockets: ``interface: ''`` is one socket on '::' that takes IPv4 too (IPV6_V6ONLY off),
+    so port 0 gives one port for both (IPv4 alone where the host has no IPv6); an IPv6
+    address (``'::1'``) listens on IPv6 alone. At most ``max_connections`` clients are
+    served at once: a connection beyond is closed at once and counted
+    ("refused_connections"), so a flood costs no memory and the clients already connected
+    are served on. A client that vanished without closing is closed after ``timeout``
+    ("idle_closed"); without a timeout, TCP keepalive probes close it within about two
+    minutes (a live client that is merely quiet answers them and stays). These counts are
+    logged when the input stops. While the pipeline is behind, clients are not read, so
+    TCP flow control slows them down.
     """
 
     aliases = ("input.Tcp", "input.TcpServer")
@@ -146,9 +138,6 @@ class TcpServer(Input[TcpServerOptions]):
         ),
     ]
 
-    def default_framing(self) -> Framing:
-        return replace(self.options.framing(strip=True), encoding=self.options.encoding)
-
     def _ssl_context(self) -> ssl.SSLContext | None:
         options = self.options
         if not options.tls or options.cert is None:
@@ -170,107 +159,82 @@ class TcpServer(Input[TcpServerOptions]):
 
     async def serve(self, emit: Emit) -> None:
         options = self.options
-        self._read_bytes = options.chunksize if self.framing.kind == "stream" else LINE_READ_BYTES
-        self._clients: set[asyncio.Task[None]] = set()
-        self._closing = False
-        where = f"{options.interface or '*'}:{options.port}"
+        self._start_serving(self._ssl_context())
+        where = _where(options.interface, options.port)
 
         def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            if self._closing:  # accepted just as serve() was cancelled
-                writer.close()
-                return
-            # Our own task, not start_server's: Python 3.11 logs a spurious error when the
-            # task it made for a coroutine callback is cancelled at shutdown.
-            task = asyncio.create_task(self._serve_client(reader, writer, emit))
-            self._clients.add(task)
-            task.add_done_callback(self._client_done)
+            peer = _peer_name(writer.get_extra_info("peername"))
+            if self._connected(reader, writer, emit, peer):
+                _keep_alive(writer.get_extra_info("socket"))
 
         try:
+            sock = self._listening_socket()
             server = await asyncio.start_server(
-                on_client,
-                options.interface or None,
-                options.port,
-                ssl=self._ssl_context(),
-                limit=self._read_bytes,
+                on_client, sock=sock, limit=self._read_bytes, backlog=BACKLOG
             )
         except OSError as error:
             reason = error.strerror or str(error)
             raise OSError(
                 error.errno, f"{self.label}: cannot listen on {where}: {reason}"
             ) from error
-        self.bound_port = server.sockets[0].getsockname()[1]
+        self.bound_port = sock.getsockname()[1]
         self.log.info("%s: listening on %s (port %s).", self.label, where, self.bound_port)
+        await self._serve_until_cancelled(server, where)
+
+    def _listening_socket(self) -> socket.socket:
+        """One socket: '' is '::' with IPv4 mapped in (IPv4 alone where IPv6 is not)."""
+        interface, port = self.options.interface, self.options.port
+        if interface:
+            family, _, _, _, address = socket.getaddrinfo(
+                interface, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )[0]
+            return _bound(family, address[:2])
         try:
-            await asyncio.get_running_loop().create_future()  # until cancelled
-        finally:
-            self._closing = True
-            server.close()
-            await self._close_clients()
-            await server.wait_closed()
-            self.log.info("%s: stopped listening on %s.", self.label, where)
+            return _bound(socket.AF_INET6, ("::", port), dual_stack=True)
+        except OSError as error:
+            if error.errno not in NO_IPV6:
+                raise
+            self.log.info("%s: no IPv6 here (%s); listening on IPv4 only.", self.label, error)
+            return _bound(socket.AF_INET, ("0.0.0.0", port))  # noqa: S104 - interface: ''
 
-    async def _close_clients(self) -> None:
-        clients = list(self._clients)
-        for client in clients:
-            client.cancel()
-        await asyncio.gather(*clients, return_exceptions=True)
 
-    def _client_done(self, task: asyncio.Task[None]) -> None:
-        self._clients.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            self.log.error("%s: a client connection failed.", self.label, exc_info=error)
+def _bound(family: int, address: tuple[Any, ...], dual_stack: bool = False) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
+        sock.bind(address)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-    async def _serve_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, emit: Emit
-    ) -> None:
-        peer = writer.get_extra_info("peername")
-        received_from = f"{peer[0]}:{peer[1]}" if peer else "unknown"
-        cutter = self.cutter(received_from)
-        self.log.debug("%s: client %s connected.", self.label, received_from)
-        try:
-            await self._pump(reader, cutter, emit, received_from)
-        except TimeoutError:
-            self.log.debug(
-                "%s: client %s idle for %ss; closing it.",
-                self.label,
-                received_from,
-                self.options.timeout,
-            )
-        except OSError as error:  # ConnectionResetError, ssl.SSLError, ...
-            self.log.info("%s: client %s: %s; closing it.", self.label, received_from, error)
-        finally:
-            try:
-                if pieces := cutter.close():
-                    self._warn_of_bad_frames(pieces, received_from)
-                    await emit(pieces)
-            finally:
-                writer.close()
-                self.log.debug("%s: client %s disconnected.", self.label, received_from)
 
-    async def _pump(
-        self, reader: asyncio.StreamReader, cutter: Cutter, emit: Emit, received_from: str
-    ) -> None:
-        size, timeout = self._read_bytes, self.options.timeout
-        while True:
-            if timeout is None:
-                chunk = await reader.read(size)
-            else:
-                async with asyncio.timeout(timeout):
-                    chunk = await reader.read(size)
-            if not chunk:
-                return
-            if pieces := cutter.feed(chunk):
-                self._warn_of_bad_frames(pieces, received_from)
-                await emit(pieces)
+def _keep_alive(sock: Any) -> None:
+    """Probe a client that has been silent for a minute: one whose host vanished without
+    closing (a half-open connection) is closed about two minutes later, even without a
+    ``timeout``; a live one answers the probes and stays."""
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in KEEPALIVE:
+        if hasattr(socket, option):  # Linux names; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
-    def _warn_of_bad_frames(self, pieces: list[Piece], received_from: str) -> None:
-        """Syslog mode: say (rate-limited) that a client sends frames that cannot be counted;
-        their events are tagged with the same reason."""
-        if self.framing.kind != "syslog":
-            return
-        for piece in pieces:
-            if piece.note:
-                self.warn_limited(
-                    "syslog_frames", "client %s: a syslog frame %s.", received_from, piece.note
-                )
-                return
+
+def _where(interface: str, port: int) -> str:
+    if not interface:
+        return f"*:{port}"
+    return f"[{interface}]:{port}" if ":" in interface else f"{interface}:{port}"
+
+
+def _peer_name(peer: Any) -> str:
+    """'ip:port', '[ipv6]:port'; an IPv4 client of the dual-stack socket is 'ip:port'."""
+    if not peer:
+        return "unknown"
+    host, port = peer[0], peer[1]
+    if host.startswith("::ffff:") and "." in host:
+        host = host.removeprefix("::ffff:")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -199,12 +199,8 @@ def test_lumbermill_directory_must_be_the_modules_family() -> None:
         ("output.Zabbix", "ZabbixSink", "sink"),
         ("BeatsSink", "BeatsSink", "sink"),
         ("output.Beats", "BeatsSink", "sink"),
-        ("Cache", "Cache", "misc"),
-        ("misc.Cache", "Cache", "misc"),
         ("Metrics", "Metrics", "misc"),
         ("misc.Metrics", "Metrics", "misc"),
-        ("Noop", "Noop", "misc"),
-        ("misc.Noop", "Noop", "misc"),
     ],
 )
 def test_modules_the_original_shipped_are_known_as_not_built_yet(

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,16 +150,21 @@ StartListener = Callable[..., Listener]
 
 @pytest.fixture
 def start_listener(tmp_path: Path) -> Iterator[StartListener]:
-    """``start_listener(config, broker_url, env=None)``: a real `gp-celery listen` subprocess for a
-    config whose input is a TcpServer, ready once it listens; killed at the end of the test
-    if it is still running."""
+    """``start_listener(config, broker_url, env=None, extra_args=())``: a real `gp-celery
+    listen` subprocess for a config whose input is a TcpServer, ready once it listens; killed
+    at the end of the test if it is still running."""
     listeners: list[Listener] = []
 
-    def start(config: Path, broker_url: str, env: dict[str, str] | None = None) -> Listener:
+    def start(
+        config: Path,
+        broker_url: str,
+        env: dict[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> Listener:
         log = tmp_path / f"listener-{len(listeners)}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [GP, "listen", "-c", str(config), "--broker", broker_url],
+                [GP, "listen", "-c", str(config), "--broker", broker_url, *extra_args],
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,

@@ -19,7 +19,8 @@ from tests.e2e.conftest import gp
         ("OUTPUT.STDOUT", "StdOutSink (sink)"),
         ("elasticsearchsink", "ElasticSearchSink (sink)"),
         ("output.elasticsearch", "ElasticSearchSink (sink)"),
-        ("tarpit", "Tarpit (misc) - NOT BUILT YET"),
+        ("tarpit", "Tarpit (misc)"),
+        ("misc.metrics", "Metrics (misc) - NOT BUILT YET"),
     ],
 )
 def test_module_name_is_found_in_any_case(typed: str, page: str) -> None:

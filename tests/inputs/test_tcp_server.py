@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import socket
 import ssl
@@ -10,12 +11,13 @@ import threading
 import time
 import tracemalloc
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import msgpack
 import pytest
 
-from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE
+from gp_celery.event import META, RECEIVED_FROM, SOURCE_MODULE, TLS_CLIENT_CN
 from gp_celery.framing import INVALID_UTF8
 from gp_celery.testing import BuildError, build
 from tests.inputs.conftest import EmitRecorder, ServeFactory, errors
@@ -138,8 +140,9 @@ def test_tls_clients_are_served(serve_input: ServeFactory, certificate: tuple[Pa
         context.wrap_socket(raw, server_hostname="localhost") as sock,
     ):
         sock.sendall(b"secret one\nsecret two\n")
-        assert serving.emit.wait_for(2)
+        events = serving.emit.wait_for(2)
     assert serving.emit.data == ["secret one", "secret two"]
+    assert TLS_CLIENT_CN not in events[0][META]  # no client certificate asked for
 
 
 def test_tls_server_refuses_plain_text(
@@ -209,7 +212,7 @@ def test_cacert_serves_only_clients_with_a_certificate_the_ca_signed(
     serving = serve_input("TcpServer", {**options, "cacert": str(client_ca["ca"])})
     signed = client_context(cert, client_ca["cert"], client_ca["key"])
     tls_send(serving.port, signed, b"with a signed certificate\n")
-    serving.emit.wait_for(1)
+    assert serving.emit.wait_for(1)[0][META][TLS_CLIENT_CN] == "client"
     for refused in (
         client_context(cert),  # no certificate
         client_context(cert, client_ca["stranger"], client_ca["stranger-key"]),
@@ -396,3 +399,176 @@ def test_line_limit_comes_from_max_line_bytes_or_max_buffer_size(
 def test_bad_options_are_refused_clearly(options: dict[str, object], message: str) -> None:
     with pytest.raises(BuildError, match=message):
         build("TcpServer", options)
+
+
+def peer_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def test_interface_empty_is_one_socket_for_ipv4_and_ipv6(serve_input: ServeFactory) -> None:
+    serving = serve_input("TcpServer", {"interface": "", "port": 0})
+    peers = []
+    for host in ("127.0.0.1", "::1"):
+        with socket.create_connection((host, serving.port), timeout=10) as sock:
+            sock.sendall(f"over {host}\n".encode())
+            peers.append(peer_of(sock))
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(10) == b""
+    events = serving.emit.wait_for(2)
+    assert serving.emit.data == ["over 127.0.0.1", "over ::1"]
+    assert [event[META][RECEIVED_FROM] for event in events] == peers
+    assert peers[0].startswith("127.0.0.1:")
+    assert peers[1].startswith("[::1]:")
+
+
+def test_an_ipv6_address_listens_on_ipv6_alone(serve_input: ServeFactory) -> None:
+    serving = serve_input("TcpServer", {"interface": "::1", "port": 0})
+    with socket.create_connection(("::1", serving.port), timeout=10) as sock:
+        sock.sendall(b"six\n")
+    assert serving.emit.wait_for(1)[0]["data"] == "six"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", serving.port), timeout=10).close()
+
+
+def test_refused_client_certificates_are_counted(
+    serve_input: ServeFactory, certificate: tuple[Path, Path], client_ca: dict[str, Path]
+) -> None:
+    key, cert = certificate
+    options = {**LOCAL, "tls": True, "key": str(key), "cert": str(cert)}
+    serving = serve_input("TcpServer", {**options, "cacert": str(client_ca["ca"])})
+    module = serving.module
+    for refused in (
+        client_context(cert),
+        client_context(cert, client_ca["stranger"], client_ca["stranger-key"]),
+    ):
+        with contextlib.suppress(OSError):
+            tls_send(serving.port, refused, b"refused\n")
+    wait_until(lambda: module.stats.counts["tls_refused"] == 2)
+    command = [
+        *("openssl", "s_client", "-connect", f"127.0.0.1:{serving.port}", "-quiet"),
+        *("-CAfile", str(cert), "-cert", str(client_ca["cert"]), "-key", str(client_ca["key"])),
+    ]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL) as client:
+        assert client.stdin is not None
+        client.stdin.write(b"from openssl s_client\n")
+        client.stdin.flush()
+        event = serving.emit.wait_for(1)[0]
+        client.kill()
+    assert serving.emit.data == ["from openssl s_client"]
+    assert event[META][TLS_CLIENT_CN] == "client"
+    assert module.stats.counts["tls_refused"] == 2
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_tls_handshake_garbage_is_counted_and_the_port_serves_on(
+    serve_input: ServeFactory, certificate: tuple[Path, Path]
+) -> None:
+    key, cert = certificate
+    serving = serve_input("TcpServer", {**LOCAL, "tls": True, "key": str(key), "cert": str(cert)})
+    garbage = [b"\x16\x03\x01\xff\xff" + bytes(range(256)) * 40, b"GET / HTTP/1.0\r\n\r\n"]
+    for payload in garbage:
+        with contextlib.suppress(OSError):
+            send(serving.port, payload)
+    wait_until(lambda: serving.module.stats.counts["tls_refused"] == 2)
+    tls_send(serving.port, client_context(cert), b"still served\n")
+    serving.emit.wait_for(1)
+    assert serving.emit.data == ["still served"]
+    assert serving.error is None
+
+
+def test_a_silent_tls_client_is_closed_after_timeout_and_counted(
+    serve_input: ServeFactory, certificate: tuple[Path, Path]
+) -> None:
+    key, cert = certificate
+    options = {**LOCAL, "tls": True, "key": str(key), "cert": str(cert), "timeout": 0.3}
+    serving = serve_input("TcpServer", options)
+    with socket.create_connection(("127.0.0.1", serving.port), timeout=10) as sock:
+        started = time.monotonic()
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(10) == b""  # no handshake: the server gave up on it
+        assert time.monotonic() - started < 5
+    wait_until(lambda: serving.module.stats.counts["tls_refused"] == 1)
+    assert serving.emit.events == []
+
+
+def test_a_flood_beyond_max_connections_is_refused_and_counted(
+    serve_input: ServeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "gp_celery")
+    serving = serve_input("TcpServer", {**LOCAL, "max_connections": 10})
+    module, port = serving.module, serving.port
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(10)]
+    for number, sock in enumerate(held):
+        sock.sendall(b"held %d\n" % number)
+    serving.emit.wait_for(10)
+    flood = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(200)]
+    wait_until(lambda: module.stats.counts["refused_connections"] == 200)
+    for sock in flood:
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(10) == b""  # closed by the server, nothing read
+        sock.close()
+    assert len(module._clients) == 10
+    for number, sock in enumerate(held):  # the clients already connected are served on
+        sock.sendall(b"again %d\n" % number)
+        sock.close()
+    serving.emit.wait_for(20)
+    send(port, b"after the flood\n")
+    serving.emit.wait_for(21)
+    assert sorted(serving.emit.data) == sorted(
+        [f"held {n}" for n in range(10)] + [f"again {n}" for n in range(10)] + ["after the flood"]
+    )
+    serving.stop()
+    assert "stopped listening on 127.0.0.1:0 (refused_connections 200)." in caplog.text
+
+
+def test_half_open_clients_are_closed_after_timeout_and_free_their_place(
+    serve_input: ServeFactory,
+) -> None:
+    serving = serve_input("TcpServer", {**LOCAL, "timeout": 0.5, "max_connections": 2})
+    module, port = serving.module, serving.port
+    # Clients that vanished without a FIN: they hold their connection and send nothing.
+    vanished = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+    for sock in vanished:
+        sock.sendall(b"last words without a newline")
+    wait_until(lambda: len(module._clients) == 2)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as third,
+        contextlib.suppress(ConnectionResetError),
+    ):
+        assert third.recv(10) == b""
+    assert module.stats.counts["refused_connections"] == 1
+    wait_until(lambda: module.stats.counts["idle_closed"] == 2)
+    send(port, b"served once they are gone\n")
+    serving.emit.wait_for(3)
+    assert sorted(serving.emit.data) == [
+        "last words without a newline",
+        "last words without a newline",
+        "served once they are gone",
+    ]
+    for sock in vanished:
+        sock.close()
+
+
+def test_clients_are_probed_with_tcp_keepalive(serve_input: ServeFactory) -> None:
+    ss = shutil.which("ss")
+    assert ss, "ss (Debian iproute2) is needed; scripts/test installs it"
+    serving = serve_input("TcpServer", LOCAL)
+    with socket.create_connection(("127.0.0.1", serving.port), timeout=10) as sock:
+        sock.sendall(b"hello\n")
+        serving.emit.wait_for(1)
+        filter_ = f"( sport = :{serving.port} )"
+        shown = subprocess.run(
+            [ss, "-tnoH", "state", "established", filter_],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    assert "timer:(keepalive," in shown, shown

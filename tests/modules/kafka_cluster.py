@@ -28,6 +28,16 @@ class MockCluster:
             pytest.fail("librdkafka's mock cluster reported no brokers")
         self.bootstrap = ",".join(f"{b.host}:{b.port}" for b in metadata.brokers.values())
 
+    def produce(self, topic: str, values: list[bytes | None], partition: int = 0) -> None:
+        """Write the values (None: a tombstone), in order, to one partition of ``topic``."""
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": self.bootstrap})
+        for value in values:
+            producer.produce(topic, value, partition=partition)
+        if producer.flush(10):
+            pytest.fail(f"the mock cluster did not take every message for {topic}")
+
     def consume(
         self, count: int, topics: list[str] | None = None, timeout: float = 15
     ) -> list[tuple[str, bytes | None, bytes]]:

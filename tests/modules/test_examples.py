@@ -59,6 +59,17 @@ def stored(name: str, example: Example, request: pytest.FixtureRequest) -> list[
     return [{"_index": hit["_index"], "_id": hit["_id"], **hit["_source"]} for hit in hits]
 
 
+def searched(name: str, example: Example, request: pytest.FixtureRequest) -> list[Event]:
+    """What an ElasticSearch input reads when the documents ``given`` are in the stand-in."""
+    from elasticsearch import helpers
+
+    server = request.getfixturevalue("es_stand_in")
+    index = example.options["index_name"]
+    with server.client() as es:
+        helpers.bulk(es, [{"_index": index, "_source": document} for document in example.given])
+    return run(build(name, {**example.options, "nodes": [server.url]}), [])
+
+
 def written(
     name: str,
     example: Example,
@@ -96,6 +107,8 @@ def test_example(
 ) -> None:
     if name == "ElasticSearchSink":
         out = stored(name, example, request)
+    elif name == "ElasticSearch":
+        out = searched(name, example, request)
     elif issubclass(all_modules()[name], Sink):
         monkeypatch.chdir(tmp_path)  # a relative file_name lands here too
         out = written(name, example, tmp_path, capsys, request)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 import urllib3
-from elasticsearch import Elasticsearch, NotFoundError, helpers
+from elasticsearch import BadRequestError, Elasticsearch, NotFoundError, helpers
 from elasticsearch.helpers import BulkIndexError
 
 from tests.stand_ins.es_server import EsServer
@@ -210,3 +210,52 @@ def test_injected_whole_request_faults(es_stand_in: EsServer) -> None:
         with pytest.raises(Exception, match="Unable to deserialize"):
             es.bulk(operations=body)
         assert es.bulk(operations=body)["errors"] is False
+
+
+def test_a_point_in_time_pages_with_search_after_through_the_official_client(
+    es_stand_in: EsServer,
+) -> None:
+    docs = [{"_index": "pit", "_id": str(n), "group": n % 3, "n": n} for n in range(25)]
+    with es_stand_in.client() as es:
+        helpers.bulk(es, docs)
+        pit = es.open_point_in_time(index="pit", keep_alive="1m")
+        helpers.bulk(es, [{"_index": "pit", "_id": "late", "group": 0, "n": 99}])  # not in the view
+        seen, after = [], None
+        while True:
+            page = es.search(
+                pit={"id": pit["id"], "keep_alive": "1m"},
+                size=10,
+                sort=[{"group": "desc"}],
+                **({"search_after": after} if after else {}),
+            )
+            hits = page["hits"]["hits"]
+            if not hits:
+                break
+            assert page["pit_id"]
+            seen += [hit["_source"]["n"] for hit in hits]
+            after = hits[-1]["sort"]
+            assert len(after) == 2  # the sort value and the implicit _shard_doc tiebreaker
+        expected = sorted(range(25), key=lambda n: (-(n % 3), n))
+        assert seen == expected
+        assert es.close_point_in_time(id=pit["id"]) == {"succeeded": True, "num_freed": 1}
+        with pytest.raises(NotFoundError, match="search_context_missing_exception"):
+            es.search(pit={"id": pit["id"]})
+
+
+def test_point_in_time_mistakes_are_answered_as_elasticsearch_does(es_stand_in: EsServer) -> None:
+    with es_stand_in.client() as es:
+        helpers.bulk(es, [{"_index": "pit", "n": 1}])
+        with pytest.raises(NotFoundError, match="index_not_found_exception"):
+            es.open_point_in_time(index="missing", keep_alive="1m")
+        pit = es.open_point_in_time(index="pit", keep_alive="1m")["id"]
+        with pytest.raises(BadRequestError, match="cannot be used with point in time"):
+            es.search(index="pit", pit={"id": pit})
+        with pytest.raises(BadRequestError, match="search_after has 1 value"):
+            es.search(pit={"id": pit}, sort=["n"], search_after=[1])
+    response = raw(
+        es_stand_in, "DELETE", "/_pit", b'{"id": "unknown"}', **{"Content-Type": "application/json"}
+    )
+    assert (response.status, orjson.loads(response.data)) == (
+        404,
+        {"succeeded": True, "num_freed": 0},
+    )

@@ -6,10 +6,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from gp_celery.event import Batch, Event, field_path
 from gp_celery.modules.base import Example, Modifier
+from gp_celery.modules.key_values import KeyedCache, StoreId, open_store
 from gp_celery.modules.registry import register
 from gp_celery.modules.ttl_cache import TtlCache
 from gp_celery.modules.types import FieldName, SpelledOptions, Template
@@ -44,6 +45,18 @@ class HttpRequestOptions(SpelledOptions):
     """Seconds a response is remembered."""
     failure_ttl_secs: float = Field(default=10, ge=0)
     """Seconds a failed request is remembered before the URL is asked again."""
+    redis_store: StoreId | None = None
+    """Id of a RedisStore (or KeyValueStore/Cache) node to share responses through."""
+    redis_key: Template | None = None
+    """The cache key per event, e.g. '$(url)'; required with redis_store."""
+    redis_ttl: int = Field(default=60, ge=1)
+    """Seconds a response is kept in the redis_store."""
+
+    @model_validator(mode="after")
+    def _key_with_store(self) -> HttpRequestOptions:
+        if self.redis_store is not None and self.redis_key is None:
+            raise ValueError("'redis_store' needs 'redis_key' (the cache key per event)")
+        return self
 
     @field_validator("url")
     @classmethod
@@ -75,11 +88,13 @@ class HttpRequest(Modifier[HttpRequestOptions]):
     alone (counted as 'missing_fields').
 
     Responses are kept in an in-process cache (cache_size URLs for cache_ttl_secs),
-    failures for failure_ttl_secs. GambolPutty's redis_store, redis_key and redis_ttl are
-    accepted and ignored, as for every module; LumberMill's interval mode (a request
-    every N seconds as a new event) is not supported. A URL built from event fields can
-    reach any host the worker can: reference only the fields you must, in the path or
-    query.
+    failures for failure_ttl_secs. With ``redis_store`` (the id of a RedisStore node)
+    successful responses are also kept there under the rendered ``redis_key`` for
+    ``redis_ttl`` seconds, so every process of a fleet shares them: a batch reads its keys
+    in one round trip, and an event whose key is there is not requested. LumberMill's
+    interval mode (a request every N seconds as a new event) is not supported. A URL
+    built from event fields can reach any host the worker can: reference only the fields
+    you must, in the path or query.
     """
 
     aliases = ("modifier.HttpRequest",)
@@ -101,6 +116,12 @@ class HttpRequest(Modifier[HttpRequestOptions]):
         self._cache: TtlCache[str, Outcome] = TtlCache(options.cache_size)
         self._http: Any = None
         self._pool: ThreadPoolExecutor | None = None
+        self._shared: KeyedCache | None = None
+        if options.redis_store and options.redis_store.settings and options.redis_key:
+            store = open_store(options.redis_store.settings)
+            self._shared = KeyedCache(
+                store, options.redis_key, options.redis_ttl, self.warn_limited
+            )
 
     def close(self) -> None:
         if self._pool is not None:
@@ -109,9 +130,20 @@ class HttpRequest(Modifier[HttpRequestOptions]):
             self._http.clear()
 
     def process(self, events: Batch) -> Batch:
+        shared = self._shared
+        keys: dict[int, str | None] = {}
+        if shared is not None:
+            missed = []
+            for event, (key, hit, stored) in zip(events, shared.read(events), strict=True):
+                if hit:
+                    self._set(event, stored)
+                else:
+                    keys[id(event)] = key
+                    missed.append(event)
+            self.stats.incr("shared_cache_hits", len(events) - len(missed))
         waiting: dict[str, list[Event]] = {}
         render = self.options.url.try_render
-        for event in events:
+        for event in events if shared is None else missed:
             url = render(event)
             if url is None:
                 self.stats.incr("missing_fields")
@@ -124,15 +156,22 @@ class HttpRequest(Modifier[HttpRequestOptions]):
                 if problem is not None:
                     self.fail(event, problem)
                     continue
-                if self.options.get_metadata:  # a map per event: the cached one is never shared
-                    value = {**stored, "headers": dict(stored["headers"])}
-                else:
-                    value = stored
-                try:
-                    self._target.set(event, value)
-                except (TypeError, ValueError, IndexError) as error:
-                    self.fail(event, f"cannot set {self._target.dotted!r}: {error}")
+                self._set(event, stored)
+                if shared is not None:
+                    shared.remember(keys.get(id(event)), stored)
+        if shared is not None:
+            shared.write()
         return events
+
+    def _set(self, event: Event, stored: Any) -> None:
+        if isinstance(stored, dict):  # a map per event: the cached one is never shared
+            value: Any = {**stored, "headers": dict(stored.get("headers") or {})}
+        else:
+            value = stored
+        try:
+            self._target.set(event, value)
+        except (TypeError, ValueError, IndexError) as error:
+            self.fail(event, f"cannot set {self._target.dotted!r}: {error}")
 
     def _fetch_all(self, urls: list[str]) -> dict[str, Outcome]:
         now = time.monotonic()

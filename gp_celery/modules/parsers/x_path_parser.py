@@ -6,10 +6,11 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from gp_celery.event import MISSING, Batch, Event, FieldPath, field_path
 from gp_celery.modules.base import Example, Options, Parser
+from gp_celery.modules.key_values import KeyedCache, StoreId, open_store
 from gp_celery.modules.parsers.binary import as_bytes
 from gp_celery.modules.registry import register
 from gp_celery.modules.types import Template
@@ -31,6 +32,18 @@ class XPathParserOptions(Options):
     """Required. The XPath expression; may be a template."""
     max_document_bytes: int = Field(default=4 * MIB, gt=0)
     """Larger documents are tagged, not parsed (default 4 MiB)."""
+    redis_store: StoreId | None = None
+    """Id of a RedisStore (or KeyValueStore/Cache) node to cache results in."""
+    redis_key: Template | None = None
+    """The cache key per event, e.g. '$(document_id)'; required with redis_store."""
+    redis_ttl: int = Field(default=60, ge=1)
+    """Seconds a cached result is kept."""
+
+    @model_validator(mode="after")
+    def _key_with_store(self) -> XPathParserOptions:
+        if self.redis_store is not None and self.redis_key is None:
+            raise ValueError("'redis_store' needs 'redis_key' (the cache key per event)")
+        return self
 
     @field_validator("query")
     @classmethod
@@ -68,8 +81,13 @@ class XPathParser(Parser[XPathParserOptions]):
 
     GambolPutty decoded the document as UTF-8 and dropped every non-ASCII character;
     here bytes go to the parser as they are (it honours the encoding declaration) and text
-    is read as UTF-8, so non-ASCII characters survive. ``redis_store``, ``redis_key`` and
-    ``redis_ttl`` are accepted and ignored, as for every module (results are not cached).
+    is read as UTF-8, so non-ASCII characters survive.
+
+    With ``redis_store`` (the id of a RedisStore node) results are cached there under the
+    rendered ``redis_key`` for ``redis_ttl`` seconds, so every process of a fleet shares
+    them: a batch reads its keys in one round trip and writes its new results in another.
+    An event whose key has a result is not parsed. Empty results are cached too; failures
+    are not. If the store does not answer, every event is parsed (a warning says so).
     """
 
     aliases = ("parser.XPath",)
@@ -107,6 +125,11 @@ class XPathParser(Parser[XPathParserOptions]):
             dtd_validation=False,
             huge_tree=False,
         )
+        self._cache: KeyedCache | None = None
+        options = self.options
+        if options.redis_store and options.redis_store.settings and options.redis_key:
+            store = open_store(options.redis_store.settings)
+            self._cache = KeyedCache(store, options.redis_key, options.redis_ttl, self.warn_limited)
         query = self.options.query
         if query.is_constant:
             compiled = etree.XPath(query.render({}))
@@ -115,30 +138,50 @@ class XPathParser(Parser[XPathParserOptions]):
             self._query = lru_cache(maxsize=QUERY_CACHE)(etree.XPath)
 
     def process(self, events: Batch) -> Batch:
-        options = self.options
-        for event in events:
-            source = _path(options.source_field, event)
-            if source is None:  # a field the template names is missing
+        cache = self._cache
+        if cache is None:
+            for event in events:
+                self._parse(event)
+            return events
+        for event, (key, hit, cached) in zip(events, cache.read(events), strict=True):
+            if hit:
+                self._store(event, cached)
                 continue
-            if isinstance(source, str):
-                self.fail(event, f"source_field renders {source!r}, not a field name")
-                continue
-            value = source.get(event)
-            if value is MISSING:
-                continue
-            try:
-                found = self._run(event, value)
-            except DocumentError as error:
-                self.fail(event, f"'{source.dotted}' {error}")
-                continue
-            if found is None:
-                continue
-            target = _path(options.target_field, event)
-            if not isinstance(target, FieldPath):
-                self.fail(event, f"target_field renders {target!r}, not a field name")
-                continue
-            target.set(event, found)
+            parsed, found = self._parse(event)
+            if parsed:
+                cache.remember(key, found)
+        cache.write()
         return events
+
+    def _parse(self, event: Event) -> tuple[bool, Any]:
+        """Query one event's document and store the result: (whether a result was found
+        and stored, even an empty one; the result)."""
+        options = self.options
+        source = _path(options.source_field, event)
+        if source is None:  # a field the template names is missing
+            return False, None
+        if isinstance(source, str):
+            self.fail(event, f"source_field renders {source!r}, not a field name")
+            return False, None
+        value = source.get(event)
+        if value is MISSING:
+            return False, None
+        try:
+            found = self._run(event, value)
+        except DocumentError as error:
+            self.fail(event, f"'{source.dotted}' {error}")
+            return False, None
+        return self._store(event, found), found
+
+    def _store(self, event: Event, found: Any) -> bool:
+        if found is None:
+            return True
+        target = _path(self.options.target_field, event)
+        if not isinstance(target, FieldPath):
+            self.fail(event, f"target_field renders {target!r}, not a field name")
+            return False
+        target.set(event, found)
+        return True
 
     def _run(self, event: Event, value: Any) -> Any:
         """The query's result on the document in ``value``; None when it found nothing."""

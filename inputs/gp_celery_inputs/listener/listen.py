@@ -20,6 +20,8 @@ from gp_celery.config import PipelineConfig
 from gp_celery.memory import keep_large_buffers
 from gp_celery.modules.base import Input
 from gp_celery.pipeline.node import build_node
+from gp_celery.stats.flush import StatsFlusher, module_fields
+from gp_celery.stats.keys import ProcessId, namespace
 from gp_celery_inputs.listener.publisher import Publisher
 from gp_celery_inputs.listener.runner import InputRunner
 from gp_celery_inputs.listener.spool import Spool
@@ -125,10 +127,11 @@ async def listen(
     settings: BrokerSettings,
     check: bool = True,
     watch: Callable[[], None] | None = None,
+    metrics: tuple[str, int] | None = None,
 ) -> Publisher:
     """Run the inputs until they end or a signal stops them. ``watch`` is called about ten
     times a second; what it raises stops the listener (``run --workers`` watches its
-    workers with it)."""
+    workers with it). ``metrics``: (address, port) to serve Prometheus metrics on."""
     from gp_celery.app import app, use_settings
     from gp_celery.broker.config_store import publish_fingerprints
     from gp_celery.broker.redis import redis_client
@@ -147,10 +150,22 @@ async def listen(
     if settings.store_url:
         publish_fingerprints(redis_client(settings.store_url), config)
     await asyncio.get_running_loop().run_in_executor(None, publisher.send_spooled)
+    flusher = stats_flusher(config, settings, publisher, inputs)
+    metrics_server = None
+    if metrics is not None:
+        from gp_celery.stats.metrics import ListenerCollector, registry_of, serve_metrics
 
-    async def tick(_now: float) -> None:
+        registry = registry_of([ListenerCollector(listener_totals(publisher, inputs))])
+        metrics_server = serve_metrics(registry, *metrics)
+        log.info(
+            "Listener: metrics on http://%s:%d/metrics.", metrics[0], metrics_server.server_port
+        )
+
+    async def tick(now: float) -> None:
         if watch is not None:
             watch()
+        if flusher is not None:
+            flusher.flush_if_due(now)
 
     runner = InputRunner(
         inputs,
@@ -173,8 +188,14 @@ async def listen(
         await runner.run()
     finally:
         publisher.close()
-        for module in inputs.values():
+        for node_id, module in inputs.items():
             module.close()
+            if counts := ", ".join(f"{k} {v}" for k, v in module.stats.counts.items() if v):
+                log.info("%s: %s.", node_id, counts)  # e.g. datagrams the kernel dropped
+        if flusher is not None:
+            flusher.flush(stopped=True)
+        if metrics_server is not None:
+            metrics_server.shutdown()
         stats = publisher.stats
         log.info(
             "Listener: published %d chunks (%.1f MiB; %d publish errors, paused %.1fs, "
@@ -188,5 +209,41 @@ async def listen(
     return publisher
 
 
-def run_listener(config: PipelineConfig, settings: BrokerSettings) -> Publisher:
-    return asyncio.run(listen(config, settings))
+def listener_totals(
+    publisher: Publisher, inputs: dict[str, Input[Any]]
+) -> Callable[[], dict[str, float]]:
+    """What this listener published and its inputs counted, as fields of its totals."""
+
+    def totals() -> dict[str, float]:
+        counted = {node: dict(module.stats.counts) for node, module in inputs.items()}
+        return {**publisher.stats.fields(), **module_fields(counted)}
+
+    return totals
+
+
+def stats_flusher(
+    config: PipelineConfig,
+    settings: BrokerSettings,
+    publisher: Publisher,
+    inputs: dict[str, Input[Any]],
+) -> StatsFlusher | None:
+    """Writes what this listener published and its inputs counted (refused connections,
+    drops the kernel saw) to Redis for `gp-celery stats`; None without Redis."""
+    if not settings.store_url:
+        return None
+    from gp_celery.broker.redis import redis_client
+
+    return StatsFlusher(
+        redis_client(settings.store_url),
+        namespace(config.file),
+        ProcessId("listener"),
+        listener_totals(publisher, inputs),
+        about={"config": config.file, "inputs": sorted(inputs)},
+        interval=settings.stats_secs,
+    )
+
+
+def run_listener(
+    config: PipelineConfig, settings: BrokerSettings, metrics: tuple[str, int] | None = None
+) -> Publisher:
+    return asyncio.run(listen(config, settings, metrics=metrics))

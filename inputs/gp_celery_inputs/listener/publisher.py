@@ -46,6 +46,26 @@ class PublisherStats:
     paused_secs: float = 0.0
     spooled_chunks: int = 0
     spooled_records: int = 0
+    by_input: dict[str, list[int]] = field(default_factory=dict)
+    """Input node -> [chunks, bytes] published."""
+
+    def fields(self) -> dict[str, float]:
+        """For `gp-celery stats`: ``listener|<name>`` and ``module|<input>|chunks|bytes``."""
+        found: dict[str, float] = {
+            f"listener|{name}": getattr(self, name)
+            for name in (
+                "chunks",
+                "bytes",
+                "publish_errors",
+                "paused_secs",
+                "spooled_chunks",
+                "spooled_records",
+            )
+        }
+        for node, (chunks, size) in self.by_input.items():
+            found[f"module|{node}|published_chunks"] = chunks
+            found[f"module|{node}|published_bytes"] = size
+        return found
 
 
 @dataclass
@@ -159,6 +179,9 @@ class Publisher:
     def _count(self, chunk: Chunk) -> None:
         self.stats.chunks += 1
         self.stats.bytes += chunk.size
+        counts = self.stats.by_input.setdefault(chunk.node, [0, 0])
+        counts[0] += 1
+        counts[1] += chunk.size
 
     def _spool(self, chunk: Chunk, queue: str, digest: str, error: Exception) -> None:
         path = self.spool.put(chunk, queue, digest)

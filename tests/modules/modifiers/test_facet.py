@@ -189,9 +189,9 @@ def test_bad_options_are_refused_at_load(options: dict[str, Any], message: str) 
         facet(**options)
 
 
-def test_redis_store_and_ttl_are_accepted_for_gambolputty_configs() -> None:
-    module = facet(redis_store="RedisStore", redis_ttl=30)
-    assert run(module, LUMBERMILL_EVENTS[:1])[0]["url"] == "http://www.google.com"
+def test_a_redis_store_that_names_no_store_node_is_a_config_error() -> None:
+    with pytest.raises(BuildError, match="redis_store: unknown store 'RedisStore'"):
+        facet(redis_store="RedisStore", redis_ttl=30)
 
 
 def test_lumbermill_alias() -> None:

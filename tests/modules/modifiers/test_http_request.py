@@ -183,14 +183,9 @@ def test_url_that_is_not_http_is_refused_at_load() -> None:
         build("HttpRequest", {})
 
 
-def test_gambolputty_redis_cache_keys_are_accepted_and_the_cache_is_in_process(
-    web_server: WebServer,
-) -> None:
-    module = http(f"{web_server.url}/status/r", redis_store="Cache", redis_key="k", redis_ttl=5)
-    before = web_server.hits("/status/r")
-    run(module, [{}])
-    run(module, [{}])
-    assert web_server.hits("/status/r") - before == 1
+def test_a_redis_store_that_names_no_store_node_is_a_config_error() -> None:
+    with pytest.raises(BuildError, match="redis_store: unknown store 'Cache'"):
+        http("http://127.0.0.1:9/status/r", redis_store="Cache", redis_key="k", redis_ttl=5)
 
 
 @settings(

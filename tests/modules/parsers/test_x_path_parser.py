@@ -153,10 +153,9 @@ def test_query_with_an_unknown_namespace_prefix_is_tagged() -> None:
     assert reasons(event)[0].startswith("'xml' could not be queried with '//ns:a'")
 
 
-def test_redis_store_options_are_accepted_and_ignored() -> None:
-    module = parser(redis_store="cache", redis_key="$(id)", redis_ttl=10)
-    [event] = run(module, [{"xml": "<a>x</a>"}])
-    assert event["gambolputty_xpath"] == ["x"]
+def test_a_redis_store_that_names_no_store_node_is_a_config_error() -> None:
+    with pytest.raises(BuildError, match="redis_store: unknown store 'cache'"):
+        parser(redis_store="cache", redis_key="$(id)", redis_ttl=10)
 
 
 def test_lumbermill_alias_builds_the_same_module() -> None:

@@ -14,7 +14,9 @@ missing document is 404, invalid index names and metadata fields inside a docume
 items, an object where a concrete value was indexed before (or the reverse) is a 400
 ``document_parsing_exception``, an id over 512 bytes fails the whole request, a body without
 its final newline is a 400. Queries are not evaluated: ``_search`` knows ``match_all`` and
-``ids`` only, ``_count`` counts everything; there are no shards, replicas or mappings
+``ids`` only, ``_count`` counts everything; points in time (``POST /<index>/_pit``,
+``DELETE /_pit``) and ``sort`` + ``search_after`` paging work as in Elasticsearch 8
+(``pit.py``); there are no shards, replicas or mappings
 beyond objects versus values.
 
 Faults on demand, through ``/_stand_in/`` (never part of a real server):

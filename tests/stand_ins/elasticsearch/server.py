@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.stand_ins.elasticsearch.pit import Pit, keep_alive_secs, live_pit, new_pit_id, pit_search
 from tests.stand_ins.elasticsearch.store import SHARDS, Faults, Store, index_problem
 from tests.stand_ins.elasticsearch.wire import (
     ERROR_TYPES,
@@ -114,8 +115,12 @@ class Handler(BaseHTTPRequestHandler):
             self._bulk(parts[0] if len(parts) == 2 else None, body)
         elif parts == ["_cluster", "health"] and method == "GET":
             self._send(200, {"cluster_name": "gp", "status": "green", "number_of_nodes": 1})
+        elif last == "_pit" and len(parts) == 2 and method == "POST":
+            self._open_pit(parts[0], query)
+        elif parts == ["_pit"] and method == "DELETE":
+            self._close_pit(body)
         elif last in ("_count", "_search", "_refresh") and len(parts) <= 2:
-            self._read(last, target, query, body)
+            self._read(last, target, query, body, with_index=len(parts) == 2)
         elif len(parts) == 3 and parts[1] == "_doc" and method in ("GET", "HEAD"):
             self._get_doc(parts[0], parts[2])
         elif len(parts) == 1 and not parts[0].startswith("_"):
@@ -173,8 +178,14 @@ class Handler(BaseHTTPRequestHandler):
                 raise _not_found(one)
         return list(dict.fromkeys(found))
 
-    def _read(self, what: str, target: str, query: dict[str, str], body: bytes) -> None:
+    def _read(
+        self, what: str, target: str, query: dict[str, str], body: bytes, with_index: bool
+    ) -> None:
         store = self.server.store
+        request = loads(body) if body else {}
+        if what == "_search" and isinstance(request, dict) and "pit" in request:
+            self._search_pit(request, with_index)
+            return
         with store.lock:
             names = self._targets(target, query)
             docs = [
@@ -188,7 +199,6 @@ class Handler(BaseHTTPRequestHandler):
         if what == "_count":
             self._send(200, {"count": len(docs), "_shards": SHARDS})
             return
-        request = loads(body) if body else {}
         ids = ((request.get("query") or {}).get("ids") or {}).get("values")
         if ids is not None:
             docs = [entry for entry in docs if entry[1] in set(ids)]
@@ -201,6 +211,47 @@ class Handler(BaseHTTPRequestHandler):
         total = {"value": len(docs), "relation": "eq"}
         found = {"total": total, "max_score": 1.0, "hits": hits}
         self._send(200, {"took": 1, "timed_out": False, "_shards": SHARDS, "hits": found})
+
+    # -- points in time (pit.py) ---------------------------------------------------------
+
+    def _open_pit(self, target: str, query: dict[str, str]) -> None:
+        keep_alive = keep_alive_secs(query.get("keep_alive"))
+        store = self.server.store
+        with store.lock:
+            names = self._targets(target, query)
+            hits = [
+                (name, key, doc.source, doc.seq_no)
+                for name in names
+                for key, doc in store.indices[name].items()
+            ]
+            pit_id = new_pit_id()
+            store.pits[pit_id] = Pit(hits, time.monotonic() + keep_alive)
+        shards = {"total": len(names), "successful": len(names), "skipped": 0, "failed": 0}
+        self._send(200, {"id": pit_id, "_shards": shards})
+
+    def _close_pit(self, body: bytes) -> None:
+        request = loads(body) if body else {}
+        pit_id = request.get("id") if isinstance(request, dict) else None
+        if not isinstance(pit_id, str):
+            reason = "Validation Failed: 1: point-in-time id is not specified;"
+            raise RequestError(400, "action_request_validation_exception", reason)
+        store = self.server.store
+        with store.lock:
+            freed = store.pits.pop(pit_id, None) is not None
+        self._send(200 if freed else 404, {"succeeded": True, "num_freed": int(freed)})
+
+    def _search_pit(self, request: dict[str, Any], with_index: bool) -> None:
+        if with_index:
+            reason = (
+                "Validation Failed: 1: [indices] cannot be used with point in time. Do not "
+                "specify any index with point in time.;"
+            )
+            raise RequestError(400, "action_request_validation_exception", reason)
+        ids = ((request.get("query") or {}).get("ids") or {}).get("values")
+        store = self.server.store
+        with store.lock:
+            pit_id, pit = live_pit(store.pits, request["pit"])
+        self._send(200, pit_search(pit_id, pit, request, ids))
 
     def _get_doc(self, name: str, key: str) -> None:
         store = self.server.store

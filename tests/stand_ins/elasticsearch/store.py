@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from tests.stand_ins.elasticsearch.pit import Pit
 from tests.stand_ins.elasticsearch.wire import ERROR_TYPES, Action
 
 SHARDS: Final = {"total": 2, "successful": 1, "failed": 0}
@@ -124,6 +125,8 @@ class Store:
     kinds: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per index, dotted field path -> 'object' or 'value': the mapping, as far as it matters."""
     faults: Faults = field(default_factory=Faults)
+    pits: dict[str, Pit] = field(default_factory=dict)
+    """Open points in time, by id (see pit.py)."""
     seq_no: int = 0
     bulk_requests: int = 0
     bulk_items: int = 0
@@ -136,6 +139,7 @@ class Store:
             self.indices.clear()
             self.kinds.clear()
             self.faults = Faults()
+            self.pits.clear()
             self.bulk_requests = self.bulk_items = self.stalled = 0
 
     def stats(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from gp_celery.event import MISSING, Batch, Event, field_path, new_event, set_event_type
 from gp_celery.modules.base import Example, Modifier
+from gp_celery.modules.key_values import open_store
 from gp_celery.modules.modifiers.facet.fleet import (
     CATCH_UP,
     GRACE_SECS,
@@ -53,8 +54,13 @@ class Facet(Modifier[FacetOptions]):
     a process keeps what it saw (within the limits) and adds it later; when the whole fleet
     stops, its last interval is not reported.
 
-    Differences from GambolPutty/LumberMill: ``redis_store`` is not needed (a fleet shares
-    facets through its own Redis), ``facet_group`` and ``interval_start`` are new, values
+    With ``redis_store`` (the id of a RedisStore node) the facets are kept in that server
+    instead, even in embedded mode, so several pipelines (or fleets) that name it report
+    together, once per interval; a KeyValueStore with ``backend: DictStore`` counts as
+    unset.
+
+    Differences from GambolPutty/LumberMill: ``redis_store`` is not needed in a fleet (it
+    shares facets through its own Redis), ``facet_group`` and ``interval_start`` are new, values
     are compared as JSON (1 and 1.0 differ), and the limits are new.
     """
 
@@ -91,9 +97,13 @@ class Facet(Modifier[FacetOptions]):
         """Groups this process counted per interval (the max_groups bound)."""
         self._fleet: FleetFacets | None = None
         self._reported: int | None = None
-        if self.context.redis is not None:
+        redis = self.context.redis
+        store = options.redis_store
+        if store is not None and store.settings is not None:
+            redis = open_store(store.settings).redis or redis  # a DictStore: as if unset
+        if redis is not None:
             self._fleet = FleetFacets(
-                self.context.redis,
+                redis,
                 self.node_id,
                 self.context.process,
                 options.interval,

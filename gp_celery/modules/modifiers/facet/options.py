@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from gp_celery.modules.base import Options
+from gp_celery.modules.key_values import StoreId
 from gp_celery.modules.types import FieldName, Template
 
 
@@ -18,9 +19,9 @@ class FacetOptions(Options):
     """Fields copied, per value, from the first event that brought the value."""
     interval: float = Field(default=5, gt=0, le=86_400)
     """Seconds per summary; intervals are aligned to the wall clock."""
-    redis_store: str | None = None
-    """GambolPutty's RedisStore id; accepted and not needed: a fleet shares facets through
-    its own Redis."""
+    redis_store: StoreId | None = None
+    """Id of a RedisStore node to keep the facets in (even in embedded mode); unset: a
+    fleet shares facets through its own Redis."""
     redis_ttl: int = Field(default=60, ge=1)
     """Seconds the fleet's facet keys live in Redis at least (longer for long intervals)."""
     max_groups: int = Field(default=10_000, ge=1)
