@@ -15,8 +15,6 @@ from typing import Final
 
 # YAML name -> (family, LumberMill name)
 PLANNED: Final[dict[str, tuple[str, str]]] = {
-    "RedisChannel": ("input", "input.RedisChannel"),
-    "RedisList": ("input", "input.RedisList"),
     "ZmqTornado": ("input", "input.ZmqTornado"),
     "SQS": ("input", "input.SQS"),
     "File": ("input", "input.File"),

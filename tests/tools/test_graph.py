@@ -82,10 +82,10 @@ def test_hostile_node_ids_and_filters_are_shown_as_written_and_cannot_inject() -
 
 
 def test_planned_modules_are_drawn_dashed() -> None:
-    config = parse_config("- StdIn\n- Tarpit\n- StdOutSink\n")
-    tarpit = next(line for line in to_dot(config).splitlines() if '"Tarpit\\n' in line)
-    assert 'style="dashed,filled' in tarpit
-    assert "(not built yet)" in tarpit
+    config = parse_config("- StdIn\n- Metrics\n- StdOutSink\n")
+    planned = next(line for line in to_dot(config).splitlines() if '"Metrics\\n' in line)
+    assert 'style="dashed,filled' in planned
+    assert "(not built yet)" in planned
 
 
 def test_dot_text_needs_no_graphviz_and_other_formats_say_it_is_missing() -> None:
