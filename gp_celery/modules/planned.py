@@ -15,9 +15,6 @@ from typing import Final
 
 # YAML name -> (family, LumberMill name)
 PLANNED: Final[dict[str, tuple[str, str]]] = {
-    "NmapScanner": ("input", "input.NmapScanner"),
-    "Sniffer": ("input", "input.Sniffer"),
-    "Zmq": ("input", "input.ZeroMQ"),
     "ZmqTornado": ("input", "input.ZmqTornado"),
     "SQS": ("input", "input.SQS"),
     "Beats": ("input", "input.Beats"),
@@ -34,7 +31,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
 }
 
 OLD_NAMES: Final[dict[str, str]] = {
-    "ZeroMQ": "Zmq",  # LumberMill's class name for the Zmq input
     "BeatsServer": "Beats",  # LumberMill 2018-2020
 }
 """Other names the original used for a planned module -> its YAML name."""
@@ -49,6 +45,10 @@ INSTEAD: Final[dict[str, str]] = {
     "or store events with ElasticSearchSink and aggregate there.",
     "SimpleStatsWithZmq": "use SimpleStats; gp-celery's counters already add up over "
     "worker processes.",
+    "Beats": "send Filebeat's Redis output to RedisList or its Kafka output to Kafka; "
+    "a Beats input waits for a well-kept Python library of the Lumberjack v2 protocol "
+    "(on PyPI in 2026-12 pylogbeat is a client only, timbersnake 0.1.0 one author's "
+    "6 kB first release; LumberMill hand-wrote its own).",
     "BeatsSink": "no Beats output is planned; use RedisListSink with Logstash's redis input, "
     "or ElasticSearchSink.",
 }

@@ -222,14 +222,32 @@ def start_web_server() -> WebServer:
 
 def served(options: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
     """The example's options with the resources it names replaced by the real ones the
-    tests provide: a GeoLite2 database, a nameserver, a web server (for 127.0.0.1:8080)."""
+    tests provide: a GeoLite2 database, a nameserver, a web server (for 127.0.0.1:8080),
+    packets to capture on loopback (for a capture on lo)."""
     options = dict(options)
     if "geoip_dat_path" in options:
         options["geoip_dat_path"] = str(geolite2_city())
     if "nameservers" in options:
         options["nameservers"] = request.getfixturevalue("dns_server").address
+    if options.get("interface") == "lo":  # the Sniffer captures on loopback
+        ping_loopback(request)
     url = options.get("url")
     if isinstance(url, str) and url.startswith("http://127.0.0.1:8080/"):
         base = request.getfixturevalue("web_server").url
         options["url"] = base + url.removeprefix("http://127.0.0.1:8080")
     return options
+
+
+def ping_loopback(request: pytest.FixtureRequest, port: int = 9) -> None:
+    """Send a UDP 'ping' to 127.0.0.1:port every 50 ms until the test ends (for examples
+    that capture packets on loopback)."""
+    stop = threading.Event()
+
+    def ping() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            while not stop.wait(0.05):
+                sender.sendto(b"ping", ("127.0.0.1", port))
+
+    thread = threading.Thread(target=ping, name="ping-loopback", daemon=True)
+    thread.start()
+    request.addfinalizer(lambda: (stop.set(), thread.join(5)))

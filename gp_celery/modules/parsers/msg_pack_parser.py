@@ -85,6 +85,7 @@ class MsgPackParser(CodecParser[MsgPackParserOptions]):
     """
 
     aliases = ("parser.MsgPack",)
+    reads_raw_datagrams = True  # msgpack is binary: UdpServer and Zmq keep it whole
     examples = [
         Example(
             options={},

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import socket
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
@@ -17,6 +15,7 @@ from gp_celery.modules.parsers.codec import jsonable
 from gp_celery.modules.registry import register
 from gp_celery.modules.sinks.encoding import encode_text
 from gp_celery.modules.types import Template
+from gp_celery.modules.zeromq import check_address, endpoint
 
 RETRIABLE_ERRNOS: Final = frozenset(
     {
@@ -72,23 +71,7 @@ class ZmqSinkOptions(Options):
     @field_validator("server")
     @classmethod
     def _check_server(cls, server: str) -> str:
-        if "://" in server:
-            return server
-        host, colon, port = server.rpartition(":")
-        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected 'host:port' or a ZeroMQ endpoint, got {server!r}")
-        return server
-
-
-def endpoint(server: str) -> str:
-    """The ZeroMQ endpoint of a 'host:port' (the host resolved, as GambolPutty did)."""
-    if "://" in server:
-        return server
-    host, _, port = server.rpartition(":")
-    if host != "*":
-        with contextlib.suppress(OSError):  # else ZeroMQ resolves it (or names the problem)
-            host = socket.gethostbyname(host)
-    return f"tcp://{host}:{port}"
+        return check_address(server)
 
 
 @register
