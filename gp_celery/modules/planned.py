@@ -22,7 +22,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "Sniffer": ("input", "input.Sniffer"),
     "Zmq": ("input", "input.ZeroMQ"),
     "ZmqTornado": ("input", "input.ZmqTornado"),
-    "SQS": ("input", "input.SQS"),
     "File": ("input", "input.File"),
     "Beats": ("input", "input.Beats"),
     "SQSSink": ("sink", "output.SQS"),
