@@ -181,12 +181,14 @@ def build_node(
     elif planned is not None:
         spec.type_name = planned
         spec.planned_family = PLANNED[planned][0]
-    # A legacy key that the module declares (XPathParser's redis_store) is its option.
+    # A legacy key that the module declares (XPathParser's redis_store) is its option, and
+    # so is a node key it claims (SQS's queue).
     declared = cls.options_model.model_fields if cls is not None else {}
+    claimed = cls.own_node_keys if cls is not None else frozenset()
     keys = {
         key: value
         for key, value in settings.items()
-        if key in NODE_KEYS or (key in LEGACY_KEYS and key not in declared)
+        if (key in NODE_KEYS and key not in claimed) or (key in LEGACY_KEYS and key not in declared)
     }
     options = {key: value for key, value in settings.items() if key not in keys}
     label = type_name

@@ -124,6 +124,9 @@ class Module(Generic[OptionsT]):
     stands_alone: ClassVar[bool] = False
     """Outside the event flow (RedisStore): it neither receives nor sends events, and
     other nodes use it by id; the entry after it in the file is not its receiver."""
+    own_node_keys: ClassVar[frozenset[str]] = frozenset()
+    """Node keys this module takes as its own options (SQS: LumberMill's ``queue`` is the SQS
+    queue's name, not a Celery queue); on its nodes they lose their node-key meaning."""
 
     def __init__(self, options: OptionsT, node_id: str) -> None:
         self.options = options

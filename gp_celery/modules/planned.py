@@ -16,7 +16,6 @@ from typing import Final
 # YAML name -> (family, LumberMill name)
 PLANNED: Final[dict[str, tuple[str, str]]] = {
     "ZmqTornado": ("input", "input.ZmqTornado"),
-    "SQS": ("input", "input.SQS"),
     "Beats": ("input", "input.Beats"),
     "SQSSink": ("sink", "output.SQS"),
     "MongoDbSink": ("sink", "output.MongoDb"),
