@@ -23,10 +23,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "BeatsSink": ("sink", "output.Beats"),
     "Metrics": ("misc", "misc.Metrics"),
     "SimpleStatsWithZmq": ("misc", "misc.SimpleStatsWithZmq"),
-    "Pack": ("cluster", "cluster.Pack"),
-    "PackConfiguration": ("cluster", "cluster.PackConfiguration"),
-    "WebserverTornado": ("webserver", "plugin.WebserverTornado"),
-    "WebGui": ("webserver", "plugin.WebGui"),
 }
 
 OLD_NAMES: Final[dict[str, str]] = {

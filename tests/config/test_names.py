@@ -186,8 +186,6 @@ def test_lumbermill_directory_must_be_the_modules_family() -> None:
     [
         ("ZmqTornado", "ZmqTornado", "input"),
         ("input.ZmqTornado", "ZmqTornado", "input"),
-        ("ZeroMQ", "Zmq", "input"),
-        ("input.ZeroMQ", "Zmq", "input"),
         ("Beats", "Beats", "input"),
         ("BeatsServer", "Beats", "input"),
         ("input.Beats", "Beats", "input"),
