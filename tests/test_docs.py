@@ -29,7 +29,10 @@ def test_example_entry_is_a_config_the_loader_accepts_with_the_same_options(
     (node,) = config.nodes
     assert node.type_name == name
     assert node.module is not None
-    options = {key: value for key, value in example.options.items() if key not in NODE_KEYS}
+    own = node.module.own_node_keys
+    options = {
+        key: value for key, value in example.options.items() if key not in NODE_KEYS or key in own
+    }
     assert node.options == node.module.options_model.model_validate(options)
 
 

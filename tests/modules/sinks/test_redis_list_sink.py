@@ -14,7 +14,7 @@ import redis.exceptions as errors
 from gp_celery.modules.sinks.redis_target import is_retriable
 from gp_celery.pipeline.sink_writer import SinkWriter
 from gp_celery.testing import BuildError, build, run
-from tests.conftest import RedisServer, free_port
+from tests.conftest import RedisServer, free_port, wait_for
 
 
 def sink(server: RedisServer, **options: Any) -> Any:
@@ -201,4 +201,19 @@ def test_a_busy_server_times_out_retriably(redis_server: RedisServer) -> None:
         busy.join()
     assert [f.retriable for f in failures] == [True]
     assert "Timeout" in failures[0].error
+    wait_for(lambda: _answers(redis_server), 60, "the busy script to end")
     assert module.write([{"data": "again"}]) == []
+
+
+def _answers(redis_server: RedisServer) -> bool:
+    """Redis answers PING (not BUSY) once the script is over, on every connection."""
+    import redis
+
+    try:
+        return bool(redis_server.client().ping())
+    except redis.exceptions.BusyLoadingError:
+        return False
+    except redis.exceptions.ResponseError as error:
+        if "BUSY" in str(error):
+            return False
+        raise
