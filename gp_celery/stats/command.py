@@ -11,8 +11,8 @@ import orjson
 from redis.exceptions import RedisError
 
 from gp_celery.config import PipelineConfig
-from gp_celery.stats.fleet import FleetTotals, read_fleet
-from gp_celery.stats.keys import namespace
+from gp_celery.stats.access import add_broker_argument, open_fleet
+from gp_celery.stats.fleet import FleetTotals
 from gp_celery.stats.ledger import reconcile
 from gp_celery.stats.table import as_json, render
 
@@ -35,7 +35,7 @@ def add_stats_parser(commands: Any, with_config: Any) -> None:
         "the run is not finished (tasks still queued or running).",
     )
     with_config(stats)
-    stats.add_argument("--broker", help="the fleet's Redis URL (default: as a worker reads it)")
+    add_broker_argument(stats)
     stats.add_argument("--once", action="store_true", help="print the table once and exit")
     stats.add_argument("--json", action="store_true", help="print one JSON document and exit")
     stats.add_argument(
@@ -63,7 +63,7 @@ def add_exporter_parser(commands: Any, with_config: Any) -> None:
         "port cannot be bound or Redis is not configured.",
     )
     with_config(exporter)
-    exporter.add_argument("--broker", help="the fleet's Redis URL (default: as a worker reads it)")
+    add_broker_argument(exporter)
     exporter.add_argument("--port", type=int, default=9464, help="port to serve on (9464)")
     exporter.add_argument("--bind", default="127.0.0.1", help="address to serve on (127.0.0.1)")
     exporter.set_defaults(handler=cmd_exporter)
@@ -72,28 +72,17 @@ def add_exporter_parser(commands: Any, with_config: Any) -> None:
 def cmd_exporter(args: argparse.Namespace) -> int:
     import signal
 
-    from gp_celery.broker.redis import redis_client
-    from gp_celery.broker.settings import BrokerSettings
-    from gp_celery.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, _load, configure_logging
+    from gp_celery.cli import EXIT_OK, EXIT_RUNTIME
     from gp_celery.stats.metrics import FleetCollector, registry_of, serve_metrics
 
-    config = _load(args)
-    if config is None:
-        return EXIT_CONFIG
-    configure_logging(config, None)
-    settings = BrokerSettings.from_env(broker=args.broker)
-    if settings.store_url is None:
-        print("gp-celery exporter: the fleet's counters live in Redis: set GP_REDIS_URL.")
-        return EXIT_RUNTIME
-    client = redis_client(settings.store_url)
-
-    def read() -> FleetTotals:
-        return read_fleet(client, namespace(config.file), config.stage_queues)
-
+    fleet = open_fleet(args, "exporter", log=True)
+    if isinstance(fleet, int):
+        return fleet
     stops = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # the server's threads inherit it
     try:
-        server = serve_metrics(registry_of([FleetCollector(config, read)]), args.bind, args.port)
+        collector = FleetCollector(fleet.config, fleet.read)
+        server = serve_metrics(registry_of([collector]), args.bind, args.port)
     except OSError as error:
         print(f"gp-celery exporter: cannot serve on {args.bind}:{args.port}: {error}")
         return EXIT_RUNTIME
@@ -107,22 +96,13 @@ def cmd_exporter(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from gp_celery.broker.redis import describe_failure, redis_client
-    from gp_celery.broker.settings import BrokerSettings
-    from gp_celery.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, _load
+    from gp_celery.broker.redis import describe_failure
+    from gp_celery.cli import EXIT_OK, EXIT_RUNTIME
 
-    config = _load(args)
-    if config is None:
-        return EXIT_CONFIG
-    settings = BrokerSettings.from_env(broker=args.broker)
-    if settings.store_url is None:
-        print("gp-celery stats: the fleet's counters live in Redis: set GP_REDIS_URL.")
-        return EXIT_RUNTIME
-    client = redis_client(settings.store_url)
-
-    def read() -> FleetTotals:
-        return read_fleet(client, namespace(config.file), config.stage_queues)
-
+    fleet = open_fleet(args, "stats")
+    if isinstance(fleet, int):
+        return fleet
+    config, read = fleet.config, fleet.read
     try:
         if args.reconcile:
             return _reconcile(config, read())
@@ -137,7 +117,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             return EXIT_OK
         _live(config, read, args.interval)
     except (RedisError, OSError) as error:
-        print(f"gp-celery stats: {describe_failure(settings.store_url, error)}", file=sys.stderr)
+        print(f"gp-celery stats: {describe_failure(fleet.url, error)}", file=sys.stderr)
         return EXIT_RUNTIME
     return EXIT_OK
 

@@ -16,9 +16,8 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from gp_celery.broker.letters import LetterStore, Stored
-from gp_celery.config import PipelineConfig
-from gp_celery.stats.fleet import FleetTotals, read_fleet
-from gp_celery.stats.keys import namespace
+from gp_celery.stats.access import FleetAccess
+from gp_celery.stats.fleet import FleetTotals
 from gp_celery.stats.table import rates
 from gp_celery.web.layout import graph_of
 
@@ -58,17 +57,18 @@ def credentials_for(bind: str) -> str | None:
 class Fleet:
     """What every handler reads: the config, the fleet's Redis, the last reading."""
 
-    def __init__(self, config: PipelineConfig, client: Any, letters: LetterStore) -> None:
-        self.config = config
-        self.client = client
+    def __init__(self, access: FleetAccess, letters: LetterStore) -> None:
+        self.access = access
+        self.config = access.config
+        self.client = access.client
         self.letters = letters
-        self.graph = graph_of(config)
+        self.graph = graph_of(access.config)
         self._previous: FleetTotals | None = None
         self.replaying = threading.Lock()
         """One replay at a time from this page (each removes what it ran)."""
 
     def stats(self) -> dict[str, Any]:
-        now = read_fleet(self.client, namespace(self.config.file), self.config.stage_queues)
+        now = self.access.read()
         per_second = rates(now, self._previous)
         if self._previous is None or now.read_at - self._previous.read_at >= 1.0:
             self._previous = now

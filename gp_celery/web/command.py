@@ -8,6 +8,7 @@ import signal
 import sys
 from typing import Any
 
+from gp_celery.stats.access import add_broker_argument, open_fleet
 from gp_celery.web.app import AUTH_ENV, Fleet, WebError, credentials_for, make_app
 
 
@@ -25,7 +26,7 @@ def add_web_parser(commands: Any, with_config: Any) -> None:
         "serve (port taken, no credentials beyond loopback, no Redis).",
     )
     with_config(web)
-    web.add_argument("--broker", help="the fleet's Redis URL (default: as a worker reads it)")
+    add_broker_argument(web)
     web.add_argument("--port", type=int, default=8765, help="port to serve on (8765)")
     web.add_argument("--bind", default="127.0.0.1", help="address to serve on (127.0.0.1)")
     web.set_defaults(handler=cmd_web)
@@ -33,25 +34,17 @@ def add_web_parser(commands: Any, with_config: Any) -> None:
 
 def cmd_web(args: argparse.Namespace) -> int:
     from gp_celery.broker.letters import RedisLetters
-    from gp_celery.broker.redis import redis_client
-    from gp_celery.broker.settings import BrokerSettings
-    from gp_celery.cli import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, _load, configure_logging
+    from gp_celery.cli import EXIT_OK, EXIT_RUNTIME
 
-    config = _load(args)
-    if config is None:
-        return EXIT_CONFIG
-    configure_logging(config, None)
-    settings = BrokerSettings.from_env(broker=args.broker)
-    if settings.store_url is None:
-        print("gp-celery web: the fleet's numbers live in Redis: set GP_REDIS_URL", file=sys.stderr)
-        return EXIT_RUNTIME
+    fleet = open_fleet(args, "web", log=True)
+    if isinstance(fleet, int):
+        return fleet
     try:
         credentials = credentials_for(args.bind)
     except WebError as error:
         print(f"gp-celery web: {error}", file=sys.stderr)
         return EXIT_RUNTIME
-    client = redis_client(settings.store_url)
-    app = make_app(Fleet(config, client, RedisLetters(client)), credentials)
+    app = make_app(Fleet(fleet, RedisLetters(fleet.client)), credentials)
 
     async def serve() -> None:
         server = app.listen(args.port, address=args.bind)

@@ -14,6 +14,7 @@ from gp_celery.event import HOSTNAME
 from gp_celery.framing import Framing, Piece, truncate_utf8
 from gp_celery.framing.text import overlong_reason
 from gp_celery.modules.base import Emit, Example, Input, Options, OptionWarning
+from gp_celery.modules.kafka_brokers import KafkaBrokers
 from gp_celery.modules.registry import register
 
 BATCH_MESSAGES: Final = 1000
@@ -31,7 +32,7 @@ Mark = dict[TopicPartition, tuple[int, int]]
 
 
 class KafkaOptions(Options):
-    brokers: tuple[str, ...] = ("localhost:9092",)
+    brokers: KafkaBrokers = ("localhost:9092",)
     """Brokers to bootstrap from, 'host:port' each (one string or a list)."""
     topics: tuple[str, ...] = ()
     """Topics to consume (one string or a list; '^regex' subscribes to a pattern)."""
@@ -70,21 +71,10 @@ class KafkaOptions(Options):
     consumer_settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """More librdkafka consumer settings, e.g. {security.protocol: SSL}."""
 
-    @field_validator("brokers", "topics", mode="before")
+    @field_validator("topics", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
-
-    @field_validator("brokers")
-    @classmethod
-    def _check_brokers(cls, brokers: tuple[str, ...]) -> tuple[str, ...]:
-        if not brokers:
-            raise ValueError("expected at least one broker")
-        for broker in brokers:
-            host, colon, port = broker.rpartition(":")
-            if not colon or not host or not port.isdigit():
-                raise ValueError(f"expected 'host:port', got {broker!r}")
-        return brokers
 
     @field_validator("consumer_settings")
     @classmethod

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from gp_celery.event import Batch, Event
 from gp_celery.modules.base import Example, Failure, Options, Sink
+from gp_celery.modules.kafka_brokers import KafkaBrokers
 from gp_celery.modules.registry import register
 from gp_celery.modules.sinks.encoding import encode_text, json_line
 from gp_celery.modules.types import Template
@@ -81,7 +82,7 @@ def describe(error: Any) -> str:
 class KafkaSinkOptions(Options):
     topic: Template
     """Topic to publish to; $(field) picks it per event."""
-    brokers: tuple[str, ...] = ("localhost:9092",)
+    brokers: KafkaBrokers = ("localhost:9092",)
     """Brokers to bootstrap from, 'host:port' each (one string or a list)."""
     key: Template | None = None
     """Message key per event (compacted topics, partitioning); None: no key."""
@@ -93,22 +94,6 @@ class KafkaSinkOptions(Options):
     producer_settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """More librdkafka settings, e.g. {acks: all, compression.type: zstd,
     security.protocol: SSL}; 'bootstrap.servers' comes from 'brokers'."""
-
-    @field_validator("brokers", mode="before")
-    @classmethod
-    def _one_or_many(cls, brokers: Any) -> Any:
-        return (brokers,) if isinstance(brokers, str) else brokers
-
-    @field_validator("brokers")
-    @classmethod
-    def _check_brokers(cls, brokers: tuple[str, ...]) -> tuple[str, ...]:
-        if not brokers:
-            raise ValueError("expected at least one broker")
-        for broker in brokers:
-            host, colon, port = broker.rpartition(":")
-            if not colon or not host or not port.isdigit():
-                raise ValueError(f"expected 'host:port', got {broker!r}")
-        return brokers
 
     @field_validator("producer_settings")
     @classmethod

@@ -1,0 +1,49 @@
+"""What `stats`, `exporter` and `web` all start with: the config and the fleet's Redis."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from gp_celery.config import PipelineConfig
+from gp_celery.stats.fleet import FleetTotals, read_fleet
+from gp_celery.stats.keys import namespace
+
+
+def add_broker_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--broker", help="the fleet's Redis URL (default: as a worker reads it)")
+
+
+@dataclass
+class FleetAccess:
+    config: PipelineConfig
+    client: Any
+    url: str
+
+    def read(self) -> FleetTotals:
+        """Every process's totals, the queue depths and the dead letters, now."""
+        return read_fleet(self.client, namespace(self.config.file), self.config.stage_queues)
+
+
+def open_fleet(args: argparse.Namespace, command: str, *, log: bool = False) -> FleetAccess | int:
+    """The config (-c) and a client of the fleet's Redis (--broker, else as a worker reads
+    GP_REDIS_URL / GP_BROKER_URL); or, said on stderr, the exit status of why not."""
+    from gp_celery.broker.redis import redis_client
+    from gp_celery.broker.settings import BrokerSettings
+    from gp_celery.cli import EXIT_CONFIG, EXIT_RUNTIME, _load, configure_logging
+
+    config = _load(args)
+    if config is None:
+        return EXIT_CONFIG
+    if log:
+        configure_logging(config, None)
+    settings = BrokerSettings.from_env(broker=args.broker)
+    if settings.store_url is None:
+        print(
+            f"gp-celery {command}: the fleet's numbers live in Redis: set GP_REDIS_URL.",
+            file=sys.stderr,
+        )
+        return EXIT_RUNTIME
+    return FleetAccess(config, redis_client(settings.store_url), settings.store_url)
