@@ -75,6 +75,14 @@ def make_app(settings: BrokerSettings) -> Celery:
             ["--gp-config"], default=None, help="gp-celery pipeline YAML (default: $GP_CONFIG)"
         )
     )
+    app.user_options["preload"].add(
+        click.Option(
+            ["--gp-from-broker"],
+            default=None,
+            help="run the config pushed to Redis under this name (`gp-celery config push`), "
+            "following new versions; wins over --gp-config (default: $GP_CONFIG_FROM_BROKER)",
+        )
+    )
     return app
 
 
@@ -93,6 +101,13 @@ def _take_gp_config(options: dict[str, Any], **_: Any) -> None:
     """`celery -A gp_celery worker --gp-config FILE`: the config every process loads."""
     if options.get("gp_config"):
         _options["config"] = str(options["gp_config"])
+    if options.get("gp_from_broker"):
+        _options["from_broker"] = str(options["gp_from_broker"])
+
+
+def from_broker() -> str | None:
+    """--gp-from-broker NAME if the worker was started with it, else GP_CONFIG_FROM_BROKER."""
+    return _options.get("from_broker") or os.environ.get("GP_CONFIG_FROM_BROKER")
 
 
 def config_path() -> str | None:

@@ -122,7 +122,15 @@ def report_dead_letters(config: PipelineConfig, counters: dict[str, dict[str, in
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    config = _load(args, "listener")
+    follow: tuple[str, int] | None = None
+    if args.from_broker:
+        pushed = _pushed(args)
+        if isinstance(pushed, int):
+            return pushed
+        config: PipelineConfig | None = pushed[0]
+        follow = pushed[1]
+    else:
+        config = _load(args, "listener")
     if config is None:
         return EXIT_CONFIG
     configure_logging(config, args.log_level)
@@ -140,7 +148,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 print(problem, file=sys.stderr)
             return EXIT_CONFIG
         metrics = (args.metrics_bind, args.metrics_port) if args.metrics_port is not None else None
-        run_listener(config, BrokerSettings.from_env(broker=args.broker), metrics)
+        run_listener(config, BrokerSettings.from_env(broker=args.broker), metrics, follow)
     except PlannedModuleError as error:
         print(f"gp-celery: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -151,6 +159,36 @@ def cmd_listen(args: argparse.Namespace) -> int:
         log.error("%s", error)  # noqa: TRY400 - the message says it all; no traceback for users
         return EXIT_RUNTIME
     return EXIT_OK
+
+
+def _pushed(args: argparse.Namespace) -> tuple[PipelineConfig, tuple[str, int]] | int:
+    """--from-broker NAME: the current version of the config pushed under NAME, parsed as a
+    listener parses it; or the exit status, said on stderr."""
+    from redis.exceptions import RedisError
+
+    from gp_celery.broker.pushed import current
+    from gp_celery.broker.redis import redis_client
+    from gp_celery.broker.settings import BrokerSettings
+
+    name = args.from_broker
+    settings = BrokerSettings.from_env(broker=args.broker)
+    if settings.store_url is None:
+        print("gp-celery listen: --from-broker needs Redis (GP_REDIS_URL).", file=sys.stderr)
+        return EXIT_RUNTIME
+    try:
+        pushed = current(redis_client(settings.store_url), name)
+    except (RedisError, OSError) as error:
+        print(f"gp-celery listen: cannot read config '{name}': {error}", file=sys.stderr)
+        return EXIT_RUNTIME
+    if pushed is None:
+        print(f"gp-celery listen: nothing pushed as '{name}' (gp-celery config push).")
+        return EXIT_CONFIG
+    try:
+        return pushed.config("listener"), (name, pushed.version)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -234,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listen.add_argument(
         "--log-level", choices=sorted(LEVELS), help="override Global: logging.level"
+    )
+    listen.add_argument(
+        "--from-broker",
+        metavar="NAME",
+        help="run the config pushed to Redis as NAME (gp-celery config push) instead of -c, "
+        "and switch to newer versions between chunks while the inputs stay the same",
     )
     listen.add_argument(
         "--metrics-port",
@@ -320,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gp_celery.web.command import add_web_parser
 
     add_web_parser(commands, with_config)
+    from gp_celery.tools.config_push import add_config_parser
+
+    add_config_parser(commands, with_config)
     return parser
 
 

@@ -12,7 +12,7 @@ from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from gp_celery.app import app, config_path
+from gp_celery.app import app, config_path, from_broker
 from gp_celery.broker.messages import TASK_NAME
 from gp_celery.worker import (
     WorkerConfigError,
@@ -21,8 +21,10 @@ from gp_celery.worker import (
     close_runtime,
     load_worker_config,
     runtime,
+    runtime_for,
     set_plan,
 )
+from gp_celery.worker.runtime import pushed_config
 from gp_celery.worker.stage import run_task
 
 log = logging.getLogger(__name__)
@@ -52,14 +54,26 @@ def _plan(sender: Any, **_: Any) -> None:
     """In the worker's main process, before the pool starts: which config, which queues;
     a config that cannot run stops the worker here, with the reason."""
     path = config_path() or ""
+    pushed_name = from_broker()
     queues = sorted(sender.app.amqp.queues.consume_from)
     try:
-        config = load_worker_config(path)
+        pushed = pushed_config(pushed_name, _redis()) if pushed_name else None
+        config = load_worker_config(path, pushed)
         check_single_consumers(config, queues, pool_processes(sender))
-    except WorkerConfigError as error:
+    except (WorkerConfigError, RedisError) as error:
         log.critical("gp-celery worker cannot start: %s", error)
         raise SystemExit(EXIT_CONFIG) from None
-    set_plan(WorkerPlan(path, [queue for queue in queues if queue in config.stage_queues]))
+    mine = [queue for queue in queues if queue in config.stage_queues]
+    set_plan(WorkerPlan(path, mine, from_broker=pushed_name))
+
+
+def _redis() -> Any:
+    from gp_celery.app import SETTINGS
+    from gp_celery.broker.redis import redis_client
+
+    if not SETTINGS.store_url:
+        raise WorkerConfigError("--gp-from-broker needs Redis (GP_REDIS_URL)")
+    return redis_client(SETTINGS.store_url)
 
 
 READY_PREFIX: Final = "gp-celery:ready:"
@@ -101,7 +115,7 @@ def run_stage(self: Task[Any, Any], entry: str, queue: str, digest: str, payload
     """Run a chunk or batch (inline, or by its key in the store) from node ``entry``
     through the stage on ``queue``."""
     try:
-        return run_task(runtime(), self, entry, queue, digest, payload)
+        return run_task(runtime_for(digest, queue), self, entry, queue, digest, payload)
     except HAND_ON_ERRORS as error:
         # A failed task is acknowledged and gone: give the chunk back instead (if the
         # broker cannot take it back now, it returns after the visibility timeout). The

@@ -12,8 +12,13 @@ from gp_celery.stats.fleet import FleetTotals, read_fleet
 from gp_celery.stats.keys import namespace
 
 
-def add_broker_argument(command: argparse.ArgumentParser) -> None:
+def add_broker_argument(command: argparse.ArgumentParser, *, named: bool = False) -> None:
     command.add_argument("--broker", help="the fleet's Redis URL (default: as a worker reads it)")
+    if named:
+        command.add_argument(
+            "--name",
+            help="the fleet's name: a config pushed under NAME (default: the -c file's stem)",
+        )
 
 
 @dataclass
@@ -21,10 +26,12 @@ class FleetAccess:
     config: PipelineConfig
     client: Any
     url: str
+    name: str
+    """Whose counters: the config file's stem, or the name it was pushed under."""
 
     def read(self) -> FleetTotals:
         """Every process's totals, the queue depths and the dead letters, now."""
-        return read_fleet(self.client, namespace(self.config.file), self.config.stage_queues)
+        return read_fleet(self.client, self.name, self.config.stage_queues)
 
 
 def open_fleet(args: argparse.Namespace, command: str, *, log: bool = False) -> FleetAccess | int:
@@ -46,4 +53,5 @@ def open_fleet(args: argparse.Namespace, command: str, *, log: bool = False) -> 
             file=sys.stderr,
         )
         return EXIT_RUNTIME
-    return FleetAccess(config, redis_client(settings.store_url), settings.store_url)
+    name = getattr(args, "name", None) or namespace(config.file)
+    return FleetAccess(config, redis_client(settings.store_url), settings.store_url, name)

@@ -35,7 +35,7 @@ def add_stats_parser(commands: Any, with_config: Any) -> None:
         "the run is not finished (tasks still queued or running).",
     )
     with_config(stats)
-    add_broker_argument(stats)
+    add_broker_argument(stats, named=True)
     stats.add_argument("--once", action="store_true", help="print the table once and exit")
     stats.add_argument("--json", action="store_true", help="print one JSON document and exit")
     stats.add_argument(
@@ -63,7 +63,7 @@ def add_exporter_parser(commands: Any, with_config: Any) -> None:
         "port cannot be bound or Redis is not configured.",
     )
     with_config(exporter)
-    add_broker_argument(exporter)
+    add_broker_argument(exporter, named=True)
     exporter.add_argument("--port", type=int, default=9464, help="port to serve on (9464)")
     exporter.add_argument("--bind", default="127.0.0.1", help="address to serve on (127.0.0.1)")
     exporter.set_defaults(handler=cmd_exporter)

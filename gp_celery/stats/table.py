@@ -66,6 +66,8 @@ def render(config: PipelineConfig, now: FleetTotals, before: FleetTotals | None)
             runs = ", ".join(f"{queue} {digest[:12]}" for queue, digest in runs.items())
         elif isinstance(runs, list):
             runs = ", ".join(runs)
+        if about.get("config_version") is not None:
+            runs = f"version {about['config_version']}: {runs}"
         processes.add_row(
             f"{process.role} {process.host}:{process.pid}",
             "yes" if process.alive(now.read_at) else ("stopped" if process.stopped else "no"),

@@ -26,7 +26,7 @@ def add_web_parser(commands: Any, with_config: Any) -> None:
         "serve (port taken, no credentials beyond loopback, no Redis).",
     )
     with_config(web)
-    add_broker_argument(web)
+    add_broker_argument(web, named=True)
     web.add_argument("--port", type=int, default=8765, help="port to serve on (8765)")
     web.add_argument("--bind", default="127.0.0.1", help="address to serve on (127.0.0.1)")
     web.set_defaults(handler=cmd_web)

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from gp_celery.broker.config_store import fingerprints_of, publish_fingerprints, stage_fingerprints
 from gp_celery.broker.letters import FileLetters, LetterBox, RedisLetters
 from gp_celery.broker.messages import Outbox
+from gp_celery.broker.pushed import Pushed
 from gp_celery.broker.redis import redis_client
 from gp_celery.broker.settings import BrokerSettings
 from gp_celery.broker.store import ChunkStore, Route, Taken, from_inline
@@ -52,27 +53,41 @@ class WorkerPlan:
     config_path: str
     queues: list[str] | None = None
     """The queues this worker consumes (-Q); None: all of the config's."""
+    from_broker: str | None = None
+    """The name of a config pushed to Redis to run (and follow) instead of a file."""
 
 
-def load_worker_config(path: str | None) -> PipelineConfig:
+def load_worker_config(path: str | None, pushed: Pushed | None = None) -> PipelineConfig:
     from gp_celery.config import ConfigError
     from gp_celery.pipeline.graph import PlannedModuleError, refuse_planned
 
-    if not path:
+    if not path and pushed is None:
         raise WorkerConfigError(
             "no pipeline: start the worker with --gp-config FILE or set GP_CONFIG"
         )
     try:
-        config = load_config(path, role="worker")
+        config = pushed.config("worker") if pushed else load_config(str(path), role="worker")
         refuse_planned(config)
     except ConfigError as error:
-        raise WorkerConfigError(f"{path} is not valid:\n{error}") from None
+        where = f"version {pushed.version} of {pushed.name}" if pushed else path
+        raise WorkerConfigError(f"{where} is not valid:\n{error}") from None
     except PlannedModuleError as error:
         raise WorkerConfigError(str(error)) from None
     problems = split_state_problems(config)
     if problems:
         raise WorkerConfigError("\n".join(str(problem) for problem in problems))
     return config
+
+
+def pushed_config(name: str, client: Any, digest: str | None = None) -> Pushed:
+    """The current version of a pushed config, or the version a stage digest belongs to."""
+    from gp_celery.broker.pushed import current, version_for_digest
+
+    found = version_for_digest(client, name, digest) if digest else current(client, name)
+    if found is None:
+        what = f"no version with stage digest {digest[:12]}" if digest else "nothing pushed"
+        raise WorkerConfigError(f"config '{name}' in Redis: {what} (gp-celery config push)")
+    return found
 
 
 def check_single_consumers(config: PipelineConfig, queues: list[str], concurrency: int) -> None:
@@ -109,12 +124,21 @@ class WorkerRuntime:
     latency: StageLatency = field(default_factory=StageLatency)
     flusher: StatsFlusher | None = None
     """Writes this process's totals to Redis for `gp-celery stats` (None without Redis)."""
+    version: int | None = None
+    """The version of the pushed config it runs (None: a config file)."""
 
     @classmethod
-    def load(cls, plan: WorkerPlan, settings: BrokerSettings, app: Any) -> WorkerRuntime:
-        config = load_worker_config(plan.config_path)
-        stages = plan.queues or config.stage_queues
+    def load(
+        cls, plan: WorkerPlan, settings: BrokerSettings, app: Any, pushed: Pushed | None = None
+    ) -> WorkerRuntime:
+        """A runtime for the plan's config file, or for ``pushed`` (a version in Redis)."""
         client = redis_client(settings.store_url) if settings.store_url else None
+        if pushed is None and plan.from_broker:
+            if client is None:
+                raise WorkerConfigError("--gp-from-broker needs Redis (GP_REDIS_URL)")
+            pushed = pushed_config(plan.from_broker, client)
+        config = load_worker_config(plan.config_path, pushed)
+        stages = plan.queues or config.stage_queues
         letters: LetterBox
         if client is not None:
             letters = RedisLetters(client)
@@ -146,6 +170,7 @@ class WorkerRuntime:
             ", ".join(node.label for node in members if node.family != "input"),
         )
         built = cls(config, settings, pipeline, stages, store, outbox, sweeper)
+        built.version = pushed.version if pushed else None
         if client is not None:
             built.flusher = StatsFlusher(
                 client,
@@ -153,7 +178,8 @@ class WorkerRuntime:
                 ProcessId("worker"),
                 built.totals,
                 about={
-                    "config": plan.config_path,
+                    "config": f"{pushed.name} in Redis" if pushed else plan.config_path,
+                    "config_version": built.version,
                     "stages": {queue: config.digests.get(queue, "") for queue in stages},
                 },
                 interval=settings.stats_secs,

@@ -1,4 +1,4 @@
-"""PackConfiguration: accepted for old configs; every host runs the same config file."""
+"""PackConfiguration: accepted for old configs; `gp-celery config push` replaces it."""
 
 from __future__ import annotations
 
@@ -20,21 +20,18 @@ class PackConfigurationOptions(Options):
 
 @register
 class PackConfiguration(Replaced[PackConfigurationOptions]):
-    """Accepted for old configs and does nothing: every host runs the same config file.
+    """Accepted for old configs and does nothing: `gp-celery config push` replaces it.
 
     GambolPutty's PackConfiguration sent the leader's configuration to its followers, which
-    rewrote their own file and restarted. Here every listener and worker of a fleet is
-    started with the same config file (the systemd units and the compose file under
-    ``scripts/`` and ``docker/`` show how), and a task carries the digest of the stage it
-    was made for: a worker running another version of the file does not run it but
-    returns it, and parks it when no worker takes it (``gp-celery dlq``). Distributing
-    the file is the deployment tool's job: ``gp-celery config push`` (a versioned config
-    in Redis that processes pick up between batches) is not built yet. Its options are
+    rewrote their own file and restarted. Here ``gp-celery config push -c FILE`` stores a
+    checked config in Redis as a new version; listeners (``listen --from-broker NAME``) and
+    workers (``--gp-from-broker NAME``) load it and follow new versions between batches
+    without a restart, and each chunk runs on the version it was made for. Its options are
     accepted and not used.
     """
 
     aliases = ("cluster.PackConfiguration",)
-    instead = "start every listener and worker with the same config file; tasks carry its digest."
+    instead = "push the config with `gp-celery config push` and start with --from-broker."
     examples = [
         Example(
             options={"pack": "Pack", "interval": 60},

@@ -112,7 +112,8 @@ function showStats(stats) {
     const runs = process.stages
       ? Object.entries(process.stages).map(([q, d]) => `${q} ${d.slice(0, 12)}`).join(", ")
       : (process.inputs || []).join(", ");
-    cell(row, runs, "text");
+    const version = process.config_version == null ? "" : `version ${process.config_version}: `;
+    cell(row, version + runs, "text");
   }
   document.getElementById("summary").textContent =
     `${stats.alive} of ${stats.processes.length} processes alive · in flight ` +

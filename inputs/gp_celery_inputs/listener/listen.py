@@ -110,15 +110,26 @@ def make_publisher(config: PipelineConfig, app: Any, settings: BrokerSettings) -
 
     client = redis_client(settings.store_url) if settings.store_url else None
     store = ChunkStore(client, settings.chunk_ttl_secs) if client is not None else None
-    inputs = [node.id for node in config.nodes if node.family == "input"]
+    queues, digests, later = routes_of(config)
     return Publisher(
         Outbox(app, store),
-        {node_id: config.queue_of(node_id) for node_id in inputs},
-        config.digests,
+        queues,
+        digests,
         config.settings,
         Spool(config.settings.spool_dir),
-        later_stages=tuple(sorted({node.queue for node in config.nodes if node.queue})),
+        later_stages=later,
         memory_client=client,
+    )
+
+
+def routes_of(config: PipelineConfig) -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:
+    """Where a publisher sends each input's chunks, with which digests, and which later
+    stages' queues it watches for backpressure."""
+    inputs = [node.id for node in config.nodes if node.family == "input"]
+    return (
+        {node_id: config.queue_of(node_id) for node_id in inputs},
+        dict(config.digests),
+        tuple(sorted({node.queue for node in config.nodes if node.queue})),
     )
 
 
@@ -127,11 +138,14 @@ async def listen(
     settings: BrokerSettings,
     check: bool = True,
     watch: Callable[[], None] | None = None,
+    *,
     metrics: tuple[str, int] | None = None,
+    follow: tuple[str, int] | None = None,
 ) -> Publisher:
     """Run the inputs until they end or a signal stops them. ``watch`` is called about ten
     times a second; what it raises stops the listener (``run --workers`` watches its
-    workers with it). ``metrics``: (address, port) to serve Prometheus metrics on."""
+    workers with it). ``metrics``: (address, port) to serve Prometheus metrics on.
+    ``follow``: (name, version) of the pushed config ``config`` is: switch to newer ones."""
     from gp_celery.app import app, use_settings
     from gp_celery.broker.config_store import publish_fingerprints
     from gp_celery.broker.redis import redis_client
@@ -150,7 +164,9 @@ async def listen(
     if settings.store_url:
         publish_fingerprints(redis_client(settings.store_url), config)
     await asyncio.get_running_loop().run_in_executor(None, publisher.send_spooled)
-    flusher = stats_flusher(config, settings, publisher, inputs)
+    flusher = stats_flusher(
+        config, settings, publisher, inputs, follow[1] if follow is not None else None
+    )
     metrics_server = None
     if metrics is not None:
         from gp_celery.stats.metrics import ListenerCollector, registry_of, serve_metrics
@@ -161,11 +177,15 @@ async def listen(
             "Listener: metrics on http://%s:%d/metrics.", metrics[0], metrics_server.server_port
         )
 
+    follower = follower_for(follow, config, settings, publisher, flusher)
+
     async def tick(now: float) -> None:
         if watch is not None:
             watch()
         if flusher is not None:
             flusher.flush_if_due(now)
+        if follower is not None:
+            follower.check_if_due(now)
 
     runner = InputRunner(
         inputs,
@@ -209,6 +229,33 @@ async def listen(
     return publisher
 
 
+def follower_for(
+    follow: tuple[str, int] | None,
+    config: PipelineConfig,
+    settings: BrokerSettings,
+    publisher: Publisher,
+    flusher: StatsFlusher | None,
+) -> Any:
+    """With --from-broker: what switches the publisher to a newer pushed version."""
+    if follow is None or not settings.store_url:
+        return None
+    from gp_celery.broker.config_store import publish_fingerprints
+    from gp_celery.broker.redis import redis_client
+    from gp_celery_inputs.listener.follow import ConfigFollower
+
+    client = redis_client(settings.store_url)
+
+    def switch(new: PipelineConfig, version: int) -> None:
+        # Whole new dicts: the publishing thread reads either the old or the new ones.
+        publisher.queues, publisher.digests, publisher.later_stages = routes_of(new)
+        publish_fingerprints(client, new)
+        if flusher is not None:
+            flusher.about["config_version"] = version
+
+    name, version = follow
+    return ConfigFollower(client, name, version, config, switch)
+
+
 def listener_totals(
     publisher: Publisher, inputs: dict[str, Input[Any]]
 ) -> Callable[[], dict[str, float]]:
@@ -226,6 +273,7 @@ def stats_flusher(
     settings: BrokerSettings,
     publisher: Publisher,
     inputs: dict[str, Input[Any]],
+    version: int | None = None,
 ) -> StatsFlusher | None:
     """Writes what this listener published and its inputs counted (refused connections,
     drops the kernel saw) to Redis for `gp-celery stats`; None without Redis."""
@@ -238,12 +286,15 @@ def stats_flusher(
         namespace(config.file),
         ProcessId("listener"),
         listener_totals(publisher, inputs),
-        about={"config": config.file, "inputs": sorted(inputs)},
+        about={"config": config.file, "inputs": sorted(inputs), "config_version": version},
         interval=settings.stats_secs,
     )
 
 
 def run_listener(
-    config: PipelineConfig, settings: BrokerSettings, metrics: tuple[str, int] | None = None
+    config: PipelineConfig,
+    settings: BrokerSettings,
+    metrics: tuple[str, int] | None = None,
+    follow: tuple[str, int] | None = None,
 ) -> Publisher:
-    return asyncio.run(listen(config, settings, metrics=metrics))
+    return asyncio.run(listen(config, settings, metrics=metrics, follow=follow))

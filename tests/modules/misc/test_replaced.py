@@ -36,7 +36,7 @@ GAMBOLPUTTY_CLUSTER = """\
     ("name", "options", "says"),
     [
         ("Pack", {"name": "a", "secret": "s", "broadcast": "10.0.0.255"}, "gp-celery stats"),
-        ("cluster.PackConfiguration", {"interval": 30}, "same config file"),
+        ("cluster.PackConfiguration", {"interval": 30}, "gp-celery config push"),
         ("plugin.WebserverTornado", {"port": 5100, "tls": False}, "gp-celery web -c FILE"),
         ("webserver.WebGui", {}, "gp-celery web -c FILE"),
     ],
