@@ -7,9 +7,21 @@ from collections.abc import Callable
 from typing import Any
 
 from gp_celery.config.global_options import LEVELS
-from gp_celery.dlq.command import cmd_dlq, do_list, do_purge, do_replay, do_show
 
 KINDS = ("failed", "parked", "poison")
+
+
+def _later(name: str) -> Callable[..., int]:
+    """``gp_celery.dlq.command.<name>``, imported when called: it imports redis, which would
+    cost every other command a tenth of a second at start-up."""
+
+    def call(*args: Any) -> int:
+        from gp_celery.dlq import command
+
+        action: Callable[..., int] = getattr(command, name)
+        return action(*args)
+
+    return call
 
 EXIT_HELP = (
     "exit status: 0 done; 1 configuration problem, an id that matches no record (or "
@@ -65,12 +77,12 @@ def add_dlq_parser(commands: Any, with_config: Callable[[argparse.ArgumentParser
     listing.add_argument(
         "--ids", dest="each", action="store_true", help="one line per record, with its id"
     )
-    listing.set_defaults(dlq_action=do_list)
+    listing.set_defaults(dlq_action=_later("do_list"))
 
     show = actions.add_parser("show", help="print one record, whole")
     common(show, select=False)
     show.add_argument("id", help="the record's id (or a unique prefix)")
-    show.set_defaults(dlq_action=do_show)
+    show.set_defaults(dlq_action=_later("do_show"))
 
     replay = actions.add_parser(
         "replay",
@@ -88,11 +100,11 @@ def add_dlq_parser(commands: Any, with_config: Callable[[argparse.ArgumentParser
     replay.add_argument(
         "--log-level", choices=sorted(LEVELS), help="override Global: logging.level"
     )
-    replay.set_defaults(dlq_action=do_replay)
+    replay.set_defaults(dlq_action=_later("do_replay"))
 
     purge = actions.add_parser("purge", help="delete records (asks first unless --yes)")
     common(purge)
     purge.add_argument("ids", nargs="*", metavar="ID", help="only these records")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    purge.set_defaults(dlq_action=do_purge)
-    dlq.set_defaults(handler=cmd_dlq)
+    purge.set_defaults(dlq_action=_later("do_purge"))
+    dlq.set_defaults(handler=_later("cmd_dlq"))

@@ -19,18 +19,25 @@ from typing import Annotated, Any, Final, Literal, Protocol
 
 import orjson
 from pydantic import Field, PlainValidator, WithJsonSchema, field_validator, model_validator
-from redis.exceptions import RedisError
 
 from gp_celery.event import Event
 from gp_celery.expressions import Template
 from gp_celery.modules.base import Options
+
+
+def redis_errors() -> type[Exception]:
+    """redis-py's error class, imported when a store is used: importing redis costs every
+    command ~0.1 s of start-up, and most configs have no store."""
+    from redis.exceptions import RedisError
+
+    return RedisError
+
 
 __all__ = [
     "DictKeyValues",
     "KeyValueStoreOptions",
     "KeyValues",
     "KeyedCache",
-    "RedisError",
     "RedisKeyValues",
     "StoreId",
     "StoreOptions",
@@ -333,7 +340,7 @@ class KeyedCache:
         wanted = sorted({key for key in keys if key})
         try:
             values = dict(zip(wanted, self.store.get_many(wanted), strict=True))
-        except RedisError as error:
+        except redis_errors() as error:
             self.warn("cache-read", "cannot read the cache (%s); computing every value.", error)
             values = {}
         found: list[tuple[str | None, bool, Any]] = []
@@ -361,5 +368,5 @@ class KeyedCache:
         pending, self._pending = self._pending, {}
         try:
             self.store.set_many(pending, self.ttl)
-        except RedisError as error:
+        except redis_errors() as error:
             self.warn("cache-write", "cannot write the cache (%s); values are not kept.", error)

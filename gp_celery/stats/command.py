@@ -8,13 +8,10 @@ import time
 from typing import Any, Final
 
 import orjson
-from redis.exceptions import RedisError
 
 from gp_celery.config import PipelineConfig
 from gp_celery.stats.access import add_broker_argument, open_fleet
 from gp_celery.stats.fleet import FleetTotals
-from gp_celery.stats.ledger import reconcile
-from gp_celery.stats.table import as_json, render
 
 EXIT_UNBALANCED: Final = 4
 SAMPLE_SECS: Final = 1.0
@@ -96,6 +93,8 @@ def cmd_exporter(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+
     from gp_celery.broker.redis import describe_failure
     from gp_celery.cli import EXIT_OK, EXIT_RUNTIME
 
@@ -103,6 +102,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if isinstance(fleet, int):
         return fleet
     config, read = fleet.config, fleet.read
+    from gp_celery.stats.table import as_json, render
+
     try:
         if args.reconcile:
             return _reconcile(config, read())
@@ -125,6 +126,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def _live(config: PipelineConfig, read: Any, interval: float) -> None:
     from rich.live import Live
 
+    from gp_celery.stats.table import render
+
     before = read()
     with Live(render(config, before, None), console=_console(), auto_refresh=False) as live:
         try:
@@ -146,6 +149,7 @@ def _console() -> Any:
 
 def _reconcile(config: PipelineConfig, totals: FleetTotals) -> int:
     from gp_celery.cli import EXIT_OK
+    from gp_celery.stats.ledger import reconcile
 
     result = reconcile(config, totals.nodes, totals.in_flight)
     for balance in result.balances:

@@ -9,7 +9,8 @@ import sys
 from typing import Any
 
 from gp_celery.stats.access import add_broker_argument, open_fleet
-from gp_celery.web.app import AUTH_ENV, Fleet, WebError, credentials_for, make_app
+
+AUTH_ENV = "GP_WEB_AUTH"
 
 
 def add_web_parser(commands: Any, with_config: Any) -> None:
@@ -35,6 +36,7 @@ def add_web_parser(commands: Any, with_config: Any) -> None:
 def cmd_web(args: argparse.Namespace) -> int:
     from gp_celery.broker.letters import RedisLetters
     from gp_celery.cli import EXIT_OK, EXIT_RUNTIME
+    from gp_celery.web.app import Fleet, WebError, credentials_for, make_app
 
     fleet = open_fleet(args, "web", log=True)
     if isinstance(fleet, int):
