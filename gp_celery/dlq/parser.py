@@ -23,6 +23,7 @@ def _later(name: str) -> Callable[..., int]:
 
     return call
 
+
 EXIT_HELP = (
     "exit status: 0 done; 1 configuration problem, an id that matches no record (or "
     "several), or purge not confirmed; 2 the dead letters cannot be read or written "
