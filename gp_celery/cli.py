@@ -167,16 +167,15 @@ def _pushed(args: argparse.Namespace) -> tuple[PipelineConfig, tuple[str, int]] 
     from redis.exceptions import RedisError
 
     from gp_celery.broker.pushed import current
-    from gp_celery.broker.redis import redis_client
-    from gp_celery.broker.settings import BrokerSettings
+    from gp_celery.stats.access import fleet_redis
 
     name = args.from_broker
-    settings = BrokerSettings.from_env(broker=args.broker)
-    if settings.store_url is None:
+    redis = fleet_redis(args.broker)
+    if redis is None:
         print("gp-celery listen: --from-broker needs Redis (GP_REDIS_URL).", file=sys.stderr)
         return EXIT_RUNTIME
     try:
-        pushed = current(redis_client(settings.store_url), name)
+        pushed = current(redis[0], name)
     except (RedisError, OSError) as error:
         print(f"gp-celery listen: cannot read config '{name}': {error}", file=sys.stderr)
         return EXIT_RUNTIME

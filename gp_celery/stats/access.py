@@ -34,11 +34,19 @@ class FleetAccess:
         return read_fleet(self.client, self.name, self.config.stage_queues)
 
 
+def fleet_redis(broker: str | None) -> tuple[Any, str] | None:
+    """A client of the fleet's Redis and its URL (--broker, else GP_REDIS_URL /
+    GP_BROKER_URL as a worker reads them); None when the fleet has no Redis."""
+    from gp_celery.broker.redis import redis_client
+    from gp_celery.broker.settings import BrokerSettings
+
+    url = BrokerSettings.from_env(broker=broker).store_url
+    return None if url is None else (redis_client(url), url)
+
+
 def open_fleet(args: argparse.Namespace, command: str, *, log: bool = False) -> FleetAccess | int:
     """The config (-c) and a client of the fleet's Redis (--broker, else as a worker reads
     GP_REDIS_URL / GP_BROKER_URL); or, said on stderr, the exit status of why not."""
-    from gp_celery.broker.redis import redis_client
-    from gp_celery.broker.settings import BrokerSettings
     from gp_celery.cli import EXIT_CONFIG, EXIT_RUNTIME, _load, configure_logging
 
     config = _load(args)
@@ -46,12 +54,12 @@ def open_fleet(args: argparse.Namespace, command: str, *, log: bool = False) -> 
         return EXIT_CONFIG
     if log:
         configure_logging(config, None)
-    settings = BrokerSettings.from_env(broker=args.broker)
-    if settings.store_url is None:
+    redis = fleet_redis(args.broker)
+    if redis is None:
         print(
             f"gp-celery {command}: the fleet's numbers live in Redis: set GP_REDIS_URL.",
             file=sys.stderr,
         )
         return EXIT_RUNTIME
     name = getattr(args, "name", None) or namespace(config.file)
-    return FleetAccess(config, redis_client(settings.store_url), settings.store_url, name)
+    return FleetAccess(config, *redis, name)

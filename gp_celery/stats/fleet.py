@@ -61,6 +61,12 @@ class FleetTotals:
     dead_letters: int
     parked: int
 
+    @classmethod
+    def empty(cls, read_at: float | None = None) -> FleetTotals:
+        return cls(
+            time.time() if read_at is None else read_at, [], {}, {}, {}, Counter(), {}, 0, 0, 0
+        )
+
     @property
     def in_flight(self) -> int:
         """Tasks queued or being run: a run is finished only when this is 0."""
@@ -135,7 +141,7 @@ def read_fleet(client: Any, name: str, queues: list[str]) -> FleetTotals:
     pipe.llen(PARKED_KEY)
     results = pipe.execute()
     read_at = time.time()
-    totals = FleetTotals(read_at, [], {}, {}, {}, Counter(), {}, 0, 0, 0)
+    totals = FleetTotals.empty(read_at)
     for process, fields in zip(processes, results, strict=False):
         if not fields:  # its totals expired: forget it
             continue
@@ -152,7 +158,7 @@ def read_fleet(client: Any, name: str, queues: list[str]) -> FleetTotals:
 
 def totals_from_fields(fields: Mapping[str, float]) -> FleetTotals:
     """One process's totals (as it flushes them) in the shape a fleet's are read."""
-    totals = FleetTotals(time.time(), [], {}, {}, {}, Counter(), {}, 0, 0, 0)
+    totals = FleetTotals.empty()
     for name, value in fields.items():
         _add(totals, name.split(SEP), value)
     return totals

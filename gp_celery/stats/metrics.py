@@ -8,8 +8,6 @@ Optional basic auth: ``GP_METRICS_AUTH=user:password`` in the environment.
 
 from __future__ import annotations
 
-import base64
-import hmac
 import logging
 import os
 import socketserver
@@ -28,6 +26,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from gp_celery.config import PipelineConfig
 from gp_celery.pipeline.counters import NodeCounters
+from gp_celery.stats.basic_auth import CHALLENGE, authorized
 from gp_celery.stats.fleet import FleetTotals, totals_from_fields
 
 log = logging.getLogger(__name__)
@@ -175,16 +174,11 @@ def with_basic_auth(app: Any, credentials: str | None) -> Any:
     """The app behind HTTP basic auth when ``credentials`` ("user:password") are set."""
     if not credentials:
         return app
-    expected = "Basic " + base64.b64encode(credentials.encode()).decode()
 
     def guarded(environ: dict[str, Any], start_response: Any) -> Any:
-        given = environ.get("HTTP_AUTHORIZATION", "")
-        if hmac.compare_digest(given.encode(), expected.encode()):
+        if authorized(environ.get("HTTP_AUTHORIZATION", ""), credentials):
             return app(environ, start_response)
-        start_response(
-            "401 Unauthorized",
-            [("WWW-Authenticate", 'Basic realm="gp-celery"'), ("Content-Type", "text/plain")],
-        )
+        start_response("401 Unauthorized", [CHALLENGE, ("Content-Type", "text/plain")])
         return [b"authentication required\n"]
 
     return guarded

@@ -22,8 +22,9 @@ def wanted() -> bool:
 
 def local_totals(counters: dict[str, dict[str, int]]) -> FleetTotals:
     """One process's counters in the shape `gp-celery stats` shows a fleet's."""
-    nodes = {node: Counter(counts) for node, counts in counters.items()}
-    return FleetTotals(time.time(), [], nodes, {}, {}, Counter(), {}, 0, 0, 0)
+    totals = FleetTotals.empty()
+    totals.nodes = {node: Counter(counts) for node, counts in counters.items()}
+    return totals
 
 
 class ProgressLine:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gp_celery.stats.access import add_broker_argument
+from gp_celery.stats.access import add_broker_argument, fleet_redis
 
 
 def add_config_parser(commands: Any, with_config: Any) -> None:
@@ -40,13 +40,8 @@ def add_config_parser(commands: Any, with_config: Any) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from gp_celery.broker.redis import redis_client
-    from gp_celery.broker.settings import BrokerSettings
-
-    settings = BrokerSettings.from_env(broker=args.broker)
-    if settings.store_url is None:
-        return None
-    return redis_client(settings.store_url)
+    redis = fleet_redis(args.broker)
+    return None if redis is None else redis[0]
 
 
 def cmd_push(args: argparse.Namespace) -> int:

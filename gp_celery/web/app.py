@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hmac
 import ipaddress
 import os
 import socket
@@ -17,11 +15,12 @@ from tornado.ioloop import IOLoop
 
 from gp_celery.broker.letters import LetterStore, Stored
 from gp_celery.stats.access import FleetAccess
+from gp_celery.stats.basic_auth import CHALLENGE, authorized
 from gp_celery.stats.fleet import FleetTotals
 from gp_celery.stats.table import rates
+from gp_celery.web.command import AUTH_ENV
 from gp_celery.web.layout import graph_of
 
-AUTH_ENV: Final = "GP_WEB_AUTH"
 STATIC: Final = Path(__file__).parent / "static"
 LISTED: Final = 500
 """Dead letters the page lists at most (the newest); `gp-celery dlq` reaches all."""
@@ -124,10 +123,8 @@ class _Handler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         if self.credentials is None:
             return
-        expected = "Basic " + base64.b64encode(self.credentials.encode()).decode()
-        given = self.request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            self.set_header("WWW-Authenticate", 'Basic realm="gp-celery"')
+        if not authorized(self.request.headers.get("Authorization", ""), self.credentials):
+            self.set_header(*CHALLENGE)
             raise tornado.web.HTTPError(401)
 
     def send_json(self, value: Any) -> None:

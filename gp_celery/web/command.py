@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import Any
+from typing import Any, Final
 
 from gp_celery.stats.access import add_broker_argument, open_fleet
 
-AUTH_ENV = "GP_WEB_AUTH"
+AUTH_ENV: Final = "GP_WEB_AUTH"
+"""user:password for the page's basic auth (required beyond loopback)."""
 
 
 def add_web_parser(commands: Any, with_config: Any) -> None:
