@@ -107,7 +107,11 @@ def test_sigkill_of_a_pool_child_and_of_the_whole_worker_loses_no_event(
     )
     batch_size = 100
     broker = redis_server.client()
-    first = start_worker(config, redis_server.url, concurrency=2, env=WORKER_ENV, name="first")
+    # A batch that runs longer than the visibility timeout is handed out again while it
+    # runs (at-least-once, by design); on a loaded machine these batches take seconds, so
+    # give them room: only the kills may make copies here.
+    env = {"GP_VISIBILITY_TIMEOUT": "15"}
+    first = start_worker(config, redis_server.url, concurrency=2, env=env, name="first")
     listener = start_listener(config, redis_server.url)
     count = 2000  # 20 batches of ~0.5 s each
     sender = threading.Thread(
@@ -130,9 +134,9 @@ def test_sigkill_of_a_pool_child_and_of_the_whole_worker_loses_no_event(
     in_flight = broker.hlen("unacked")
     assert in_flight >= 1, "no batch was in flight when the worker was killed"
     killed_at = time.monotonic()
-    start_worker(config, redis_server.url, concurrency=2, env=WORKER_ENV, name="second")
+    start_worker(config, redis_server.url, concurrency=2, env=env, name="second")
     sender.join(timeout=60)
-    counts = wait_for_ids(out, range(count), timeout=45)
+    counts = wait_for_ids(out, range(count), timeout=90)
     redelivered_after = time.monotonic() - killed_at
     settle(out, quiet=1.0)
     counts = wait_for_ids(out, range(count), timeout=1)

@@ -154,6 +154,9 @@ def test_datagrams_beyond_the_queue_are_counted_as_dropped(serve_input: ServeFac
     burst(serving.port, 15_000, size=100)
     counts = serving.module.stats.counts
     wait_for(lambda: counts["dropped_datagrams"] > 0, 10, "the queue to overflow")
+    # Every datagram read before the gate opens: else the reader would still be filling the
+    # queue from the kernel's buffer while emit() drains it.
+    wait_for(lambda: unread_bytes(serving.port) == 0, 10, "the burst to be read")
     gate.set()
     wait_for(lambda: accounted(serving) >= 15_000, 10, "every datagram to be accounted for")
     serving.emit.settle(quiet=0.2)
