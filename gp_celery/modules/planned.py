@@ -15,14 +15,11 @@ from typing import Final
 
 # YAML name -> (family, LumberMill name)
 PLANNED: Final[dict[str, tuple[str, str]]] = {
-    "ZmqTornado": ("input", "input.ZmqTornado"),
     "Beats": ("input", "input.Beats"),
-    "SQSSink": ("sink", "output.SQS"),
     "MongoDbSink": ("sink", "output.MongoDb"),
     "ZabbixSink": ("sink", "output.Zabbix"),
     "BeatsSink": ("sink", "output.Beats"),
     "Metrics": ("misc", "misc.Metrics"),
-    "SimpleStatsWithZmq": ("misc", "misc.SimpleStatsWithZmq"),
 }
 
 OLD_NAMES: Final[dict[str, str]] = {
@@ -31,15 +28,12 @@ OLD_NAMES: Final[dict[str, str]] = {
 """Other names the original used for a planned module -> its YAML name."""
 
 INSTEAD: Final[dict[str, str]] = {
-    "ZmqTornado": "use Zmq, the same ZeroMQ input (gp-celery's listeners need no IOLoop).",
     "MongoDbSink": "no MongoDB sink is planned; write JSON lines with FileSink and load "
     "them with mongoimport, or store events with ElasticSearchSink.",
     "ZabbixSink": "no Zabbix sink is planned; write the values with FileSink and send them "
     "with zabbix_sender --input-file.",
     "Metrics": "no Metrics module is planned; count field values per interval with Facet, "
     "or store events with ElasticSearchSink and aggregate there.",
-    "SimpleStatsWithZmq": "use SimpleStats; gp-celery's counters already add up over "
-    "worker processes.",
     "Beats": "send Filebeat's Redis output to RedisList or its Kafka output to Kafka; "
     "a Beats input waits for a well-kept Python library of the Lumberjack v2 protocol "
     "(on PyPI in 2026-12 pylogbeat is a client only, timbersnake 0.1.0 one author's "

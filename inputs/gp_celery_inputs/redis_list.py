@@ -72,6 +72,15 @@ redis.call('HSET', KEYS[2], 'acked', upto)
 return upto - acked
 """
 
+# KEYS: processing list, owner hash. ARGV: token. On a clean stop, the owner record goes
+# with an empty processing list (a list holding items keeps it for the next start).
+RELEASE_SCRIPT: Final = """
+if redis.call('HGET', KEYS[2], 'token') == ARGV[1] and redis.call('LLEN', KEYS[1]) == 0 then
+  return redis.call('DEL', KEYS[2])
+end
+return 0
+"""
+
 
 class RedisListOptions(RedisSourceOptions):
     lists: list[str] = Field(min_length=1)
@@ -380,9 +389,21 @@ class RedisList(Input[RedisListOptions]):
 
     def close(self) -> None:
         if self._executor is not None:
+            self._executor.submit(self._release).result()
             self._executor.shutdown(wait=True)
             self._client.close()
             self._executor = None
+
+    def _release(self) -> None:
+        """Leave no owner record behind for a processing list this run emptied."""
+        release = self._client.register_script(RELEASE_SCRIPT)
+        for source in self._sources:
+            if not source.token:
+                continue
+            try:
+                release(keys=[source.processing, source.owner], args=[source.token])
+            except connection_errors():
+                return  # Redis is gone: the record stays, and the next start claims it
 
 
 def _alive(pid: int) -> bool:

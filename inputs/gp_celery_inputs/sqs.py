@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, TypeVar
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 
 from gp_celery.framing import DEFAULT_MAX_LINE_BYTES, Framing, Piece, truncate_utf8
-from gp_celery.modules.base import Emit, Example, Input, Options
+from gp_celery.modules.base import Emit, Example, Input
 from gp_celery.modules.registry import register
+from gp_celery.modules.sqs_queue import CONNECT_TIMEOUT_SECS, SqsQueueOptions, sqs_client
 from gp_celery_inputs._retry import Backoff
 
 T = TypeVar("T")
@@ -22,18 +23,9 @@ MAX_RECEIVE: Final = 10
 """SQS hands out at most 10 messages per ReceiveMessage, and deletes at most 10 per call."""
 MAX_WAIT_SECS: Final = 20
 """The longest long poll SQS allows."""
-CONNECT_TIMEOUT_SECS: Final = 10
 
 
-class SQSOptions(Options):
-    aws_access_key_id: str
-    """AWS access key id."""
-    aws_secret_access_key: str
-    """AWS secret access key."""
-    region: str = Field(min_length=1)
-    """AWS region of the queue, e.g. 'eu-central-1'."""
-    queue: str = Field(min_length=1, validation_alias=AliasChoices("queue", "queue_name"))
-    """Name of the SQS queue (``queue_name`` is accepted too)."""
+class SQSOptions(SqsQueueOptions):
     attribute_names: list[str] = ["All"]
     """Accepted for LumberMill configs and unused (see below)."""
     message_attribute_names: list[str] = ["All"]
@@ -42,8 +34,6 @@ class SQSOptions(Options):
     """How long one receive waits for messages (SQS long polling), in seconds."""
     batch_size: int = Field(10, ge=1, le=MAX_RECEIVE)
     """Most messages one receive returns (SQS allows 10)."""
-    endpoint_url: str | None = None
-    """Another SQS endpoint than AWS's (a VPC endpoint, LocalStack, ElasticMQ)."""
     max_message_bytes: int = Field(DEFAULT_MAX_LINE_BYTES, ge=1)
     """Longer message bodies are truncated to this many bytes and tagged (default 1 MiB)."""
 
@@ -115,27 +105,12 @@ class SQS(Input[SQSOptions]):
         """boto3 blocks: receives run on one thread of this input, deletions on another
         (a deletion must not wait behind a long poll); boto3 clients are thread-safe."""
         if not self._executors:
-            import boto3
-            from botocore.config import Config
-
-            options = self.options
             self._executors = [
                 ThreadPoolExecutor(1, thread_name_prefix=f"sqs-{self.node_id}-{use}")
                 for use in ("receive", "delete")
             ]
-            self._client = boto3.client(
-                "sqs",
-                region_name=options.region,
-                endpoint_url=options.endpoint_url,
-                aws_access_key_id=options.aws_access_key_id,
-                aws_secret_access_key=options.aws_secret_access_key,
-                # Our own backoff retries, counted and logged; botocore's would be silent.
-                config=Config(
-                    retries={"total_max_attempts": 1},
-                    connect_timeout=CONNECT_TIMEOUT_SECS,
-                    read_timeout=options.poll_interval_in_secs + CONNECT_TIMEOUT_SECS,
-                ),
-            )
+            read_timeout = self.options.poll_interval_in_secs + CONNECT_TIMEOUT_SECS
+            self._client = sqs_client(self.options, read_timeout)
         executor = self._executors[1 if deleting else 0]
         return await asyncio.get_running_loop().run_in_executor(executor, call)
 

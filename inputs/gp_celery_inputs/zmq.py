@@ -34,6 +34,9 @@ class ZmqOptions(Options):
     topic: str = ""
     """sub: subscribe to messages that start with this prefix ('' means every message);
     the prefix (and one space after it) is stripped from data."""
+    separator: str | None = Field(default=None, min_length=1)
+    """ZmqTornado's option: data is what follows the first separator in a message (the
+    head, a topic, is dropped); a message without it is kept whole."""
     hwm: int | None = Field(default=None, ge=0)
     """Messages queued on our side while the pipeline is behind (None: 1000)."""
     max_message_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1, le=MAX_WIRE_MESSAGE_BYTES)
@@ -79,9 +82,13 @@ class Zmq(Input[ZmqOptions]):
     configured topic is stripped (add a ``topic`` field with ``add_fields`` if needed), so
     a subscriber to every topic (``''``) gets messages whole. ``mode: server`` binds the
     address in one process: like every input, it runs in the listener.
+
+    LumberMill's ``ZmqTornado`` is this module (listeners need no IOLoop); its
+    ``separator`` option works as there, except that a message without the separator is
+    kept whole instead of raising.
     """
 
-    aliases = ("input.ZeroMQ", "input.Zmq", "ZeroMQ")
+    aliases = ("input.ZeroMQ", "input.Zmq", "ZeroMQ", "ZmqTornado", "input.ZmqTornado")
     bound_port: int | None = None
     _zmq: Any = None
     examples = [
@@ -181,7 +188,11 @@ class Zmq(Input[ZmqOptions]):
             elif topic := self.options.topic.encode():
                 record = parts[0].removeprefix(topic)
                 parts = [record[1:] if record.startswith(b" ") else record]
-        return sender or self.options.address, b"".join(parts)
+        record = b"".join(parts)
+        if self.options.separator is not None:
+            _topic, found, rest = record.partition(self.options.separator.encode())
+            record = rest if found else record
+        return sender or self.options.address, record
 
     @staticmethod
     def _pieces(messages: list[Message]) -> list[Piece]:

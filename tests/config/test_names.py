@@ -158,6 +158,8 @@ def test_empty_id_means_no_id() -> None:
         ("parser.Regex", "{field_extraction_patterns: [{a: x}]}", "RegexParser"),
         ("output.StdOutSink", "{pretty_print: true}", "StdOutSink"),
         ("misc.SimpleStats", "{interval: 10}", "SimpleStats"),
+        ("SimpleStatsWithZmq", "{interval: 10}", "SimpleStats"),
+        ("misc.SimpleStatsWithZmq", "{emit_as_event: true}", "SimpleStats"),
         ("modifier.ModifyFields", "{action: keep, source_fields: [a]}", "ModifyFields"),
     ],
 )
@@ -184,13 +186,9 @@ def test_lumbermill_directory_must_be_the_modules_family() -> None:
 @pytest.mark.parametrize(
     ("name", "yaml_name", "family"),
     [
-        ("ZmqTornado", "ZmqTornado", "input"),
-        ("input.ZmqTornado", "ZmqTornado", "input"),
         ("Beats", "Beats", "input"),
         ("BeatsServer", "Beats", "input"),
         ("input.Beats", "Beats", "input"),
-        ("SQSSink", "SQSSink", "sink"),
-        ("output.SQS", "SQSSink", "sink"),
         ("MongoDbSink", "MongoDbSink", "sink"),
         ("output.MongoDb", "MongoDbSink", "sink"),
         ("ZabbixSink", "ZabbixSink", "sink"),
@@ -216,12 +214,9 @@ def test_modules_the_original_shipped_are_known_as_not_built_yet(
 @pytest.mark.parametrize(
     ("name", "words"),
     [
-        ("ZmqTornado", "use Zmq"),
-        ("input.ZmqTornado", "use Zmq"),
         ("MongoDbSink", "mongoimport"),
         ("output.Zabbix", "zabbix_sender"),
         ("misc.Metrics", "Facet"),
-        ("SimpleStatsWithZmq", "SimpleStats"),
         ("output.Beats", "RedisListSink"),
         ("Beats", "Lumberjack v2"),
         ("input.Beats", "RedisList"),

@@ -123,7 +123,7 @@ def test_a_worker_or_redis_that_dies_mid_run_stops_the_run_with_the_reason(
     process.stdin.flush()
     wait_for(lambda: len(sink_events(out)) >= 100, 60, "the first events through the fleet")
     tree = psutil.Process(process.pid).children(recursive=True)
-    next(child for child in tree if victim in " ".join(child.cmdline())).kill()
+    next(child for child in tree if victim in _command_line(child)).kill()
     started = time.monotonic()
     assert process.stderr is not None
     try:
@@ -140,6 +140,16 @@ def test_a_worker_or_redis_that_dies_mid_run_stops_the_run_with_the_reason(
     assert alive == [], "the run left processes behind"
 
 
+def _command_line(process: Any) -> str:
+    """A process's command line; '' for one that has just ended (a zombie, or gone)."""
+    import psutil
+
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return ""
+
+
 def test_a_killed_run_leaves_no_redis_server_or_worker_behind(tmp_path: Path) -> None:
     import psutil
 
@@ -150,13 +160,13 @@ def test_a_killed_run_leaves_no_redis_server_or_worker_behind(tmp_path: Path) ->
     out = tmp_path / "out.jsonl"
     wait_for(lambda: len(sink_events(out)) >= 10, 60, "the first events through the fleet")
     tree = psutil.Process(process.pid).children(recursive=True)
-    names = " ".join(" ".join(child.cmdline()) for child in tree)
+    names = " ".join(_command_line(child) for child in tree)
     assert "redis-server" in names
     assert "-m celery" in names
     process.kill()
     process.wait()
     _, alive = psutil.wait_procs(tree, timeout=10)
-    assert alive == [], f"left behind: {[child.cmdline() for child in alive]}"
+    assert alive == [], f"left behind: {[_command_line(child) for child in alive]}"
 
 
 def test_a_worker_that_cannot_start_stops_the_run_with_the_reason(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ def test_items_from_redis_cli_are_events_named_by_their_list_and_removed_once_de
     wait_for(lambda: drained(redis_server, "logs", "audit"), 5, "the lists to be emptied")
     running.stop()
     assert len(running.events) == 3
+    assert redis_server.client().keys("*") == []  # a clean stop leaves no owner record
 
 
 def test_many_items_arrive_once_each_and_in_order_in_small_batches(

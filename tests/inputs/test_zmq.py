@@ -101,6 +101,19 @@ def test_sub_to_every_topic_gets_messages_whole(
     assert serving.emit.data == ["alpha one", " two"]
 
 
+def test_zmq_tornado_splits_the_topic_off_at_its_separator(
+    serve_input: ServeFactory, context: zmq.Context[Any]
+) -> None:
+    serving = serve_input("ZmqTornado", {**LOCAL, "pattern": "sub", "separator": "|"})
+    assert serving.module.name == "Zmq"
+    publisher = peer(context, zmq.PUB, serving.port)
+    subscribed(serving, lambda: publisher.send(b"probe"))
+    publisher.send(b"web|GET / 200|extra")
+    publisher.send(b"no separator here")
+    serving.emit.wait_for(2)
+    assert serving.emit.data == ["GET / 200|extra", "no separator here"]
+
+
 def test_pull_joins_the_frames_of_a_multipart_message(
     serve_input: ServeFactory, context: zmq.Context[Any]
 ) -> None:
@@ -274,7 +287,14 @@ def test_lumbermill_names_and_options_are_accepted() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"address": "nohost"}, {"pattern": "push"}, {"mode": "bind"}, {"hwm": -1}, {"port": 1}],
+    [
+        {"address": "nohost"},
+        {"pattern": "push"},
+        {"mode": "bind"},
+        {"hwm": -1},
+        {"port": 1},
+        {"separator": ""},
+    ],
 )
 def test_bad_options_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(BuildError):

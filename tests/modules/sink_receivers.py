@@ -1,10 +1,10 @@
 """Real receivers for the documented examples of sinks that write over the network.
 
 ``RECEIVERS[name](options)`` is a context manager: it starts a real receiver (a ZeroMQ PULL
-socket, the WebHDFS stand-in, librdkafka's mock cluster), points the example's options at
-it and yields ``(options, received)``; ``received(count)`` waits for ``count`` events and
-returns what arrived, as the events an input would make of it (a text message or line as
-``{"data": text}``, a msgpack or JSON event as itself).
+socket, the WebHDFS stand-in, librdkafka's mock cluster, moto's SQS server), points the
+example's options at it and yields ``(options, received)``; ``received(count)`` waits for
+``count`` events and returns what arrived, as the events an input would make of it (a text
+message or line as ``{"data": text}``, a msgpack or JSON event as itself).
 """
 
 from __future__ import annotations
@@ -83,8 +83,37 @@ def kafka_receiver(options: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Re
         yield {**options, "brokers": [cluster.bootstrap]}, received
 
 
+@contextmanager
+def sqs_receiver(options: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Received]]:
+    """moto's SQS server with the example's queue; boto3 receives what the sink sent."""
+    from tests.stand_ins.sqs import CREDENTIALS, MotoSqs
+
+    server = MotoSqs()
+    server.start()
+    try:
+        url = server.queue(options["queue"])
+
+        def received(count: int) -> list[Event]:
+            bodies: list[str] = []
+            for _ in range(20):
+                if len(bodies) >= count:
+                    break
+                reply = server.client().receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                )
+                bodies += [message["Body"] for message in reply.get("Messages", [])]
+            if options.get("format") is not None:
+                return [{"data": body} for body in bodies]
+            return [orjson.loads(body) for body in bodies]
+
+        yield {**options, **CREDENTIALS, "endpoint_url": server.url}, received
+    finally:
+        server.stop()
+
+
 RECEIVERS: dict[str, Receiver] = {
     "ZmqSink": zmq_receiver,
     "WebHdfsSink": webhdfs_receiver,
     "KafkaSink": kafka_receiver,
+    "SQSSink": sqs_receiver,
 }

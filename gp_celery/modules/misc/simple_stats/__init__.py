@@ -68,13 +68,14 @@ class SimpleStats(Misc[SimpleStatsOptions]):
 
     Differences from GambolPutty: its counters were per process (each process logged its
     own share; SimpleStatsWithZmq added them up), here a fleet reports once for all its
-    processes. ``process_statistics`` is LumberMill's option with its default (cheap: a few
-    reads of /proc per interval); the names are checked when the config loads.
+    processes, so ``SimpleStatsWithZmq`` is another name for this module.
+    ``process_statistics`` is LumberMill's option with its default (cheap: a few reads of
+    /proc per interval); the names are checked when the config loads.
     ``waiting_event_statistics`` is accepted and does nothing: there are no module queues
     in embedded mode, and Flower shows the broker's queue depths.
     """
 
-    aliases = ("misc.SimpleStats",)
+    aliases = ("misc.SimpleStats", "SimpleStatsWithZmq", "misc.SimpleStatsWithZmq")
     state = "shared"
     examples = [
         Example(
