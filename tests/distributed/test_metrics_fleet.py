@@ -4,6 +4,7 @@ into Redis, and each interval is reported once, with the numbers one process wou
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from tests.distributed.conftest import (
     write_config,
 )
 
-COUNT = 600
+COUNT = 1000
 
 
 def metrics(path: Path, name: str) -> list[dict[str, Any]]:
@@ -43,6 +44,8 @@ def test_a_fleet_reports_the_counts_and_percentiles_one_process_would(
 - RegexParser:
    field_extraction_patterns:
     - test: 'message (?P<n>\\d*?(?P<d>\\d))$'
+- Tarpit:
+   delay: 0.003
    receivers: [exact, sampled]
 - Metrics:
    id: exact
@@ -79,8 +82,9 @@ def test_a_fleet_reports_the_counts_and_percentiles_one_process_would(
     )
     worker = start_worker(config, redis_server.url, concurrency=2, env=WORKER_ENV)
     listener = start_listener(config, redis_server.url)
-    for part in range(6):  # many chunks, spread over both pool processes
+    for part in range(10):
         send_lines(listener.port, [line(n) for n in range(part * 100, (part + 1) * 100)])
+        time.sleep(0.1)  # past batch_ms: a chunk each, holding a pool process 0.3 s
 
     def all_reported() -> bool:
         counted = sum(e["total_count"] for e in metrics(out, "by_digit"))
@@ -97,7 +101,7 @@ def test_a_fleet_reports_the_counts_and_percentiles_one_process_would(
         sizes: Counter[str] = Counter()
         for event in metrics(out, f"size_{digit}"):
             sizes.update(event["field_counts"])
-        assert sizes == {"small": 10, "big": 50}
+        assert sizes == {"small": 10, "big": 90}
     numbers = metrics(out, "n")
     reported = Counter(e["interval_start"] for e in numbers)
     assert set(reported.values()) == {1}, f"reported more than once: {reported}"
@@ -107,6 +111,7 @@ def test_a_fleet_reports_the_counts_and_percentiles_one_process_would(
     squares = sum((e["std"] ** 2 + e["mean"] ** 2) * e["count"] for e in numbers)
     assert squares == pytest.approx(sum(n * n for n in range(COUNT)))
     assert (min(e["min"] for e in numbers), max(e["max"] for e in numbers)) == (0, COUNT - 1)
+    assert max(e["processes"] for e in numbers) == 2, "one pool process did all the work"
     for event in numbers:  # every number of the interval reached the sample
         assert event["sampled"] is False
         assert [event["percentiles"][0], event["percentiles"][2]] == [event["min"], event["max"]]

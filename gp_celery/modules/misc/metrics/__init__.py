@@ -58,8 +58,10 @@ class Metrics(Misc[MetricsOptions]):
 
     Every ``interval`` seconds (aligned to the wall clock) it sends on, per aggregation
     name, one event of event_type 'metrics': ``{field_name, field_counts: {value: count},
-    total_count, interval, interval_start}``, and per percentile name ``{field_name, count,
-    min, max, mean, std, percentiles: [...], sampled, interval, interval_start}``. Names are
+    total_count, interval, interval_start, processes}``, and per percentile name
+    ``{field_name, count, min, max, mean, std, percentiles: [...], sampled, interval,
+    interval_start, processes}`` (``processes``: how many worker processes added to the
+    numbers; 1 outside a fleet). Names are
     templates (``http_status_$(vhost)``; LumberMill's ``%{vhost}`` means the same); an
     event lacking a field the name refers to, or the counted field, is not counted for
     it. Events pass on unchanged.
@@ -71,10 +73,10 @@ class Metrics(Misc[MetricsOptions]):
     into the next bucket); at or above the last bound it counts as '(over)'. Percentiles
     interpolate linearly between the nearest ranks (numpy.percentile's default); ``std`` is
     the population's (numpy.std's default). A value that is not a finite number (text that
-    is not one, None, bool, NaN, inf, lists) is tagged via the module's error and not
-    counted for buckets or percentiles. count, min, max, mean and std cover every number;
-    the percentiles a uniform random sample of ``max_samples`` of them when there are more
-    (``sampled: true``).
+    is not one, None, bool, NaN, inf, lists) is not counted for buckets or percentiles and
+    the event is tagged (``gambolputty.errors``); it still passes on. count, min, max,
+    mean and std cover every number; the percentiles a uniform random sample of
+    ``max_samples`` of them when there are more (``sampled: true``).
 
     State: in a fleet the numbers are the whole fleet's, as SimpleStats' and Statistics'
     are (the same Redis hashes and claims): each worker process adds its counts, number
@@ -87,8 +89,8 @@ class Metrics(Misc[MetricsOptions]):
     machine's); intervals are aligned to the wall clock; numeric text is a number (parsers
     yield text), bool is not; numbers beyond the last bucket count as '(over)' (LumberMill
     raised IndexError); ``field`` is preferred to ``value``; the events also carry
-    ``interval_start``, and percentile events ``count`` and ``sampled``; ``max_values``,
-    ``max_samples`` and ``max_names`` bound memory; numpy is not needed.
+    ``interval_start`` and ``processes``, percentile events ``count`` and ``sampled``;
+    ``max_values``, ``max_samples`` and ``max_names`` bound memory; numpy is not needed.
     """
 
     aliases = ("misc.Metrics",)
@@ -198,9 +200,14 @@ class Metrics(Misc[MetricsOptions]):
 
     def tick(self, now: float) -> Batch:
         wall = wall_clock(now)
-        index = self._index_at(wall)
         if self._fleet is not None:
-            return self._tick_fleet(self._fleet, wall, index)
+            # A worker's timer takes ``now`` before it waits for the batch running in its
+            # process: after a long batch it is seconds old, and numbers added under its
+            # interval could come after the fleet reported that interval. The clock now is
+            # never late.
+            wall = max(wall, time.time())
+            return self._tick_fleet(self._fleet, wall, self._index_at(wall))
+        index = self._index_at(wall)
         if self._index is None:
             self._index = index
         if index == self._index:
@@ -261,7 +268,8 @@ class Metrics(Misc[MetricsOptions]):
         for totals in won:
             ended = round(totals.start / interval)
             numbers = self._fleet_samples.read(ended, totals.extra)
-            reported.extend(self._report(ended, totals.types, numbers))
+            processes = totals.processes or 1
+            reported.extend(self._report(ended, totals.types, numbers, processes))
         return reported
 
     def _tick_fleet(self, fleet: FleetCounts, wall: float, index: int) -> Batch:
@@ -287,6 +295,7 @@ class Metrics(Misc[MetricsOptions]):
         index: int,
         counts: Counter[Any],
         numbers: dict[Key, tuple[Summary, list[float]]],
+        processes: int = 1,
     ) -> Batch:
         """The metrics events of one interval: counts per name, then percentiles."""
         by_name: dict[str, Counter[str]] = {}
@@ -295,14 +304,14 @@ class Metrics(Misc[MetricsOptions]):
             by_name.setdefault(name, Counter())[value] += count
         emitted = []
         for name, values in sorted(by_name.items()):
-            event = self._event(index, name)
+            event = self._event(index, name, processes)
             event["field_counts"] = dict(sorted(values.items()))
             event["total_count"] = values.total()
             emitted.append(event)
         for (position, name), (summary, ordered) in sorted(numbers.items()):
             if not summary.count or not ordered:
                 continue
-            event = self._event(index, name)
+            event = self._event(index, name, processes)
             event.update(
                 count=summary.count,
                 min=summary.low,
@@ -317,9 +326,14 @@ class Metrics(Misc[MetricsOptions]):
             emitted.append(event)
         return emitted
 
-    def _event(self, index: int, name: str) -> Event:
+    def _event(self, index: int, name: str, processes: int) -> Event:
         event = new_event("", self.name)
         set_event_type(event, METRICS_TYPE)
         interval = self.options.interval
-        event.update(field_name=name, interval=interval, interval_start=index * interval)
+        event.update(
+            field_name=name,
+            interval=interval,
+            interval_start=index * interval,
+            processes=processes,
+        )
         return event

@@ -76,9 +76,11 @@ class MetricsOptions(Options):
     interval: float = Field(default=10, gt=0, le=86_400)
     """Seconds between two reports (aligned to the wall clock)."""
     aggregations: list[Aggregation] = []
-    """Counts per value (or bucket) of a field, per name."""
+    """Counts per value (or bucket) of a field, per name. Each: ``name`` (a template),
+    ``field`` (or ``value``), optional ``buckets``: [{name, upper}, ...], bounds increasing."""
     percentiles: list[Percentiles] = []
-    """min, max, mean, std and percentiles of a numeric field, per name."""
+    """min, max, mean, std and percentiles of a numeric field, per name. Each: ``name``
+    (a template), ``field``, ``percentiles``: a list of numbers 0..100."""
     max_values: int = Field(default=1000, ge=1)
     """Distinct values counted per name and interval (per process in a fleet); the rest
     are counted together as '(other)'."""
