@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import pytest
+import redis
 
 from gp_celery.event import errors_of, event_type
+from gp_celery.modules.base import ModuleContext
 from gp_celery.testing import BuildError, build, run
+from tests.conftest import RedisServer
 
 STATUS_BUCKETS = [{"name": n, "upper": n + 100} for n in (100, 200, 300, 400, 500)]
 
@@ -166,6 +170,68 @@ def test_each_interval_starts_afresh_and_the_last_is_sent_on_at_the_end() -> Non
     assert module.tick(1005.5) == []
     assert by_name(module.flush())["s"]["field_counts"] == {"2": 1}
     assert module.flush() == []
+
+
+def two_processes(server: RedisServer, node_id: str, options: dict[str, Any]) -> list[Any]:
+    """Two instances of a node, as two worker processes of a fleet run it: one Redis."""
+    client = redis.Redis(port=server.port)
+    modules = []
+    for process in ("host:1", "host:2"):
+        module = build("Metrics", {**options, "interval": 3600}, node_id=node_id)
+        module.context = ModuleContext(redis=client, process=process)
+        module.setup()
+        modules.append(module)
+    return modules
+
+
+def fleet_report(modules: list[Any], shares: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each process runs its share and adds it to Redis; after the interval and its grace,
+    exactly one of them reports it."""
+    now = time.monotonic()
+    for module, share in zip(modules, shares, strict=True):
+        module.tick(now)
+        run(module, share)
+        module.tick(now)
+    later = now + 3600 + 3  # a tick in an hour: the interval has ended, its grace passed
+    reports = [module.tick(later) for module in modules]
+    assert sorted(map(len, reports))[0] == 0, "an interval was reported twice"
+    return reports[0] or reports[1]
+
+
+def test_two_processes_sharing_redis_report_what_one_process_would(
+    redis_server: RedisServer,
+) -> None:
+    options = {
+        "aggregations": [{"name": "s_$(g)", "field": "v", "buckets": STATUS_BUCKETS}],
+        "percentiles": [{"name": "p", "field": "v", "percentiles": [0, 10, 50, 95, 100]}],
+    }
+    events = [{"g": "a" if n % 3 else "b", "v": n * 7 % 601} for n in range(300)]
+    alone = by_name(report(build("Metrics", {**options, "interval": 3600}), events))
+    shared = by_name(
+        fleet_report(two_processes(redis_server, "m2", options), [events[::2], events[1::2]])
+    )
+    assert shared.keys() == alone.keys() == {"s_a", "s_b", "p"}
+    for name in ("s_a", "s_b"):
+        assert shared[name]["field_counts"] == alone[name]["field_counts"]
+        assert shared[name]["processes"] == 2
+    p_shared, p_alone = shared["p"], alone["p"]
+    assert p_shared["percentiles"] == p_alone["percentiles"]
+    assert p_shared["count"] == p_alone["count"] == 300
+    assert (p_shared["min"], p_shared["max"]) == (p_alone["min"], p_alone["max"]) == (0, 597)
+    assert p_shared["mean"] == pytest.approx(p_alone["mean"])
+    assert p_shared["std"] == pytest.approx(p_alone["std"])
+    assert p_shared["sampled"] is False
+
+
+def test_the_fleets_sample_stays_within_max_samples(redis_server: RedisServer) -> None:
+    options = {"percentiles": [{"name": "p", "field": "v", "percentiles": [0, 100]}]}
+    modules = two_processes(redis_server, "m3", {**options, "max_samples": 10})
+    shares = [[{"v": n} for n in range(1000)], [{"v": n} for n in range(1000, 2000)]]
+    event = by_name(fleet_report(modules, shares))["p"]
+    assert (event["count"], event["min"], event["max"], event["sampled"]) == (2000, 0, 1999, True)
+    assert event["mean"] == pytest.approx(999.5)
+    keys = redis.Redis(port=redis_server.port).keys("gp-celery:simple-stats:m3:*:sample:*")
+    assert [redis.Redis(port=redis_server.port).zcard(key) for key in keys] == [10]
 
 
 @pytest.mark.parametrize(
