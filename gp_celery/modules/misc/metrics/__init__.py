@@ -5,17 +5,17 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from typing import Any, Final
+from typing import Any
 
-import orjson
 from redis.exceptions import RedisError
 
-from gp_celery.event import MISSING, Batch, Event, FieldPath, field_path, new_event, set_event_type
+from gp_celery.event import MISSING, Batch, Event, FieldPath, field_path
 from gp_celery.expressions import Template
 from gp_celery.modules.base import Example, Misc
 from gp_celery.modules.misc.metrics.fleet import FleetSamples, Key
-from gp_celery.modules.misc.metrics.numbers import Sample, Summary, as_number, bucket_of, percentile
+from gp_celery.modules.misc.metrics.numbers import Sample, Summary, as_number, bucket_of
 from gp_celery.modules.misc.metrics.options import MetricsOptions
+from gp_celery.modules.misc.metrics.report import METRICS_TYPE, Interval
 from gp_celery.modules.misc.simple_stats.fleet import (
     CATCH_UP,
     GRACE_SECS,
@@ -28,8 +28,6 @@ from gp_celery.modules.misc.simple_stats.fleet import (
 from gp_celery.modules.registry import register
 
 __all__ = ["METRICS_TYPE", "Metrics", "MetricsOptions"]
-
-METRICS_TYPE: Final = "metrics"
 
 Counted = tuple[Template, FieldPath, str, list[float], list[str]]
 """An aggregation, compiled: name, field path, field name, bucket bounds and names."""
@@ -297,43 +295,6 @@ class Metrics(Misc[MetricsOptions]):
         numbers: dict[Key, tuple[Summary, list[float]]],
         processes: int = 1,
     ) -> Batch:
-        """The metrics events of one interval: counts per name, then percentiles."""
-        by_name: dict[str, Counter[str]] = {}
-        for encoded, count in counts.items():
-            name, value = orjson.loads(encoded)
-            by_name.setdefault(name, Counter())[value] += count
-        emitted = []
-        for name, values in sorted(by_name.items()):
-            event = self._event(index, name, processes)
-            event["field_counts"] = dict(sorted(values.items()))
-            event["total_count"] = values.total()
-            emitted.append(event)
-        for (position, name), (summary, ordered) in sorted(numbers.items()):
-            if not summary.count or not ordered:
-                continue
-            event = self._event(index, name, processes)
-            event.update(
-                count=summary.count,
-                min=summary.low,
-                max=summary.high,
-                mean=summary.mean,
-                std=summary.std,
-                percentiles=[
-                    percentile(ordered, p) for p in self.options.percentiles[position].percentiles
-                ],
-                sampled=summary.count > len(ordered),
-            )
-            emitted.append(event)
-        return emitted
-
-    def _event(self, index: int, name: str, processes: int) -> Event:
-        event = new_event("", self.name)
-        set_event_type(event, METRICS_TYPE)
-        interval = self.options.interval
-        event.update(
-            field_name=name,
-            interval=interval,
-            interval_start=index * interval,
-            processes=processes,
-        )
-        return event
+        interval = Interval(self.name, self.options.interval, index, processes)
+        wanted = [rule.percentiles for rule in self.options.percentiles]
+        return interval.count_events(counts) + interval.number_events(numbers, wanted)
