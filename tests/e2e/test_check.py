@@ -9,14 +9,14 @@ from tests.e2e.conftest import gp
 
 def test_strict_check_that_fails_says_failed_and_why_not_ok(tmp_path: Path) -> None:
     config = tmp_path / "unbuilt.yml"
-    config.write_text("- StdIn\n- Metrics\n- StdOutSink\n")
+    config.write_text("- StdIn\n- ZabbixSink\n")  # a module no issue plans to build
     result = gp("check", "--strict", "-c", str(config))
     assert result.returncode == 1
     lines = result.stdout.decode().splitlines()
-    assert lines[0] == f"{config}: FAILED (--strict): 1 of 3 modules are not built yet"
+    assert lines[0] == f"{config}: FAILED (--strict): 1 of 2 modules are not built yet"
     assert "OK" not in result.stdout.decode()
-    assert "  Metrics (misc, not built yet) [queue gp-celery] -> StdOutSink" in lines
-    assert any(line.startswith(f"{config}:2: Metrics: not built yet") for line in lines)
+    assert "  ZabbixSink (sink, not built yet) [queue gp-celery]" in lines
+    assert any(line.startswith(f"{config}:2: ZabbixSink: not built yet") for line in lines)
 
 
 def test_strict_check_of_the_full_example_is_ok_now_that_every_module_is_built() -> None:

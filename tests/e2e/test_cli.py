@@ -132,21 +132,22 @@ def test_check_passes_seed_configs_and_names_unbuilt_modules(tmp_path: Path) -> 
     assert text.startswith("conf/example-full.yml: OK: 15 modules\n")
     assert "  ElasticSearchSink (sink) [queue gp-celery]\n" in text
     config = tmp_path / "unbuilt.yml"
-    config.write_text("- StdIn\n- Metrics\n- StdOutSink\n")
+    config.write_text("- StdIn\n- ZabbixSink\n")  # a module no issue plans to build
     result = gp("check", "-c", str(config))
     assert result.returncode == 0, result.stdout.decode()
     text = result.stdout.decode()
-    assert text.startswith(f"{config}: OK: 3 modules (1 not built yet)\n")
-    assert "  Metrics (misc, not built yet) [queue gp-celery] -> StdOutSink\n" in text
-    assert "Metrics: not built yet" in text
+    assert text.startswith(f"{config}: OK: 2 modules (1 not built yet)\n")
+    assert "  StdIn (input) [queue gp-celery] -> ZabbixSink\n" in text
+    assert "  ZabbixSink (sink, not built yet) [queue gp-celery]\n" in text
+    assert "ZabbixSink: not built yet" in text
 
 
 def test_run_refuses_a_config_with_unbuilt_modules(tmp_path: Path) -> None:
     config = tmp_path / "unbuilt.yml"
-    config.write_text("- StdIn\n- Metrics\n- StdOutSink\n")
+    config.write_text("- StdIn\n- ZabbixSink\n")
     result = gp("run", "-c", str(config))
     assert result.returncode == 1
-    assert b"these modules are not built yet: Metrics\n" in result.stderr
+    assert b"these modules are not built yet: ZabbixSink\n" in result.stderr
 
 
 def test_check_reports_errors_with_lines_and_exit_1(tmp_path: Path) -> None:

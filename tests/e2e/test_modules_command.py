@@ -20,7 +20,7 @@ from tests.e2e.conftest import gp
         ("elasticsearchsink", "ElasticSearchSink (sink)"),
         ("output.elasticsearch", "ElasticSearchSink (sink)"),
         ("tarpit", "Tarpit (misc)"),
-        ("misc.metrics", "Metrics (misc) - NOT BUILT YET"),
+        ("output.zabbix", "ZabbixSink (sink) - NOT BUILT YET"),
     ],
 )
 def test_module_name_is_found_in_any_case(typed: str, page: str) -> None:

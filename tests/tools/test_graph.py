@@ -82,8 +82,8 @@ def test_hostile_node_ids_and_filters_are_shown_as_written_and_cannot_inject() -
 
 
 def test_planned_modules_are_drawn_dashed() -> None:
-    config = parse_config("- StdIn\n- Metrics\n- StdOutSink\n")
-    planned = next(line for line in to_dot(config).splitlines() if '"Metrics\\n' in line)
+    config = parse_config("- StdIn\n- ZabbixSink\n")
+    planned = next(line for line in to_dot(config).splitlines() if '"ZabbixSink\\n' in line)
     assert 'style="dashed,filled' in planned
     assert "(not built yet)" in planned
 

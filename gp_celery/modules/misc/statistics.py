@@ -15,17 +15,16 @@ from gp_celery.modules.base import Example, Misc, Options
 from gp_celery.modules.misc.simple_stats.fleet import (
     CATCH_UP,
     GRACE_SECS,
+    OTHER,
     FleetCounts,
+    count_name,
+    value_text,
     wall_clock,
 )
 from gp_celery.modules.registry import register
 from gp_celery.modules.types import FieldName
 
-OTHER: Final = "(other)"
-"""Where the values beyond max_values of a field are counted."""
 STATISTIC_TYPE: Final = "statistic"
-MAX_VALUE_CHARS: Final = 200
-"""Longer values are counted by their first 200 characters."""
 
 
 class StatisticsOptions(Options):
@@ -38,26 +37,6 @@ class StatisticsOptions(Options):
     are counted together as '(other)'."""
     emit_as_event: bool = False
     """Also send the counts on as events of event_type 'statistic'."""
-
-
-def value_text(value: Any) -> str:
-    """How a value is counted: text as it is, anything else as JSON; at most 200 chars."""
-    text = value if isinstance(value, str) else _json(value)
-    return text[:MAX_VALUE_CHARS]
-
-
-def _json(value: Any) -> str:
-    try:
-        return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode()
-    except orjson.JSONEncodeError:  # an int beyond 64 bits, a lone surrogate
-        return str(value)
-
-
-def _name(field: str, value: str) -> str:
-    try:
-        return orjson.dumps([field, value]).decode()
-    except orjson.JSONEncodeError:  # a lone surrogate: counted with U+FFFD in its place
-        return orjson.dumps([field, value.encode("utf-8", "replace").decode()]).decode()
 
 
 @register
@@ -124,7 +103,7 @@ class Statistics(Misc[StatisticsOptions]):
                         text = OTHER
                     else:
                         seen.add(text)
-                counts[_name(name, text)] += 1
+                counts[count_name(name, text)] += 1
         return events
 
     def tick(self, now: float) -> Batch:

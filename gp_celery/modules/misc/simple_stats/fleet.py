@@ -14,6 +14,8 @@ import time
 from collections import Counter
 from typing import Any, Final
 
+import orjson
+
 from gp_celery.modules.misc.simple_stats.report import Totals
 
 PREFIX: Final = "gp-celery:simple-stats:"
@@ -22,6 +24,32 @@ GRACE_SECS: Final = 2.0
 once a second, so by then every live process has added its share."""
 CATCH_UP: Final = 3
 """Ended intervals a process still tries to report after a pause (older keys are gone)."""
+OTHER: Final = "(other)"
+"""Where the values beyond a module's max_values are counted (Statistics, Metrics)."""
+MAX_VALUE_CHARS: Final = 200
+"""Longer values are counted by their first 200 characters."""
+
+
+def value_text(value: Any) -> str:
+    """How a value is counted: text as it is, anything else as JSON; at most 200 chars."""
+    text = value if isinstance(value, str) else _json(value)
+    return text[:MAX_VALUE_CHARS]
+
+
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:  # an int beyond 64 bits, a lone surrogate
+        return str(value)
+
+
+def count_name(name: str, value: str) -> str:
+    """The name a (name, value) pair is counted under, in a Counter and in the Redis hash."""
+    try:
+        return orjson.dumps([name, value]).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate: counted with U+FFFD in its place
+        fixed = [text.encode("utf-8", "replace").decode() for text in (name, value)]
+        return orjson.dumps(fixed).decode()
 
 
 def wall_clock(now: float) -> float:
@@ -61,6 +89,8 @@ class FleetCounts:
                 totals.process_stats[name] = float(value)
             elif kind == "process":
                 totals.processes = (totals.processes or 0) + 1
+            else:  # a module's own kind of field (Metrics' percentile summaries)
+                totals.extra[_text(raw_name)] = value
         totals.process_stats = dict(sorted(totals.process_stats.items()))
         return totals
 

@@ -26,6 +26,8 @@ class Totals:
     """psutil numbers: this process's, or in a fleet the sum over its processes."""
     processes: int | None = None
     """In a fleet: how many processes ran the node in the interval. None: embedded."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """The hash's fields of other kinds, by full name (a module's own, e.g. Metrics')."""
 
 
 def _number(name: str, value: float) -> float:
