@@ -19,7 +19,6 @@ PLANNED: Final[dict[str, tuple[str, str]]] = {
     "MongoDbSink": ("sink", "output.MongoDb"),
     "ZabbixSink": ("sink", "output.Zabbix"),
     "BeatsSink": ("sink", "output.Beats"),
-    "Metrics": ("misc", "misc.Metrics"),
 }
 
 OLD_NAMES: Final[dict[str, str]] = {
@@ -32,8 +31,6 @@ INSTEAD: Final[dict[str, str]] = {
     "them with mongoimport, or store events with ElasticSearchSink.",
     "ZabbixSink": "no Zabbix sink is planned; write the values with FileSink and send them "
     "with zabbix_sender --input-file.",
-    "Metrics": "no Metrics module is planned; count field values per interval with Facet, "
-    "or store events with ElasticSearchSink and aggregate there.",
     "Beats": "send Filebeat's Redis output to RedisList or its Kafka output to Kafka; "
     "a Beats input waits for a well-kept Python library of the Lumberjack v2 protocol "
     "(on PyPI in 2026-12 pylogbeat is a client only, timbersnake 0.1.0 one author's "

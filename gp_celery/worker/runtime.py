@@ -276,8 +276,11 @@ class WorkerRuntime:
 
     def tick(self) -> None:
         """Modules' periodic work (flushes, idle files, stats), then the sweep."""
-        now = time.monotonic()
         with self.lock:
+            # The clock is read once the lock is held: a batch may have held it for seconds,
+            # and a stale "now" would let a module count into an interval that another
+            # process has already reported (fleet-wide SimpleStats, Statistics, Metrics).
+            now = time.monotonic()
             crossing = self.pipeline.tick_if_due(now, self.stages[0] if self.stages else None)
         if crossing:
             self.hand_on(crossing)

@@ -195,8 +195,6 @@ def test_lumbermill_directory_must_be_the_modules_family() -> None:
         ("output.Zabbix", "ZabbixSink", "sink"),
         ("BeatsSink", "BeatsSink", "sink"),
         ("output.Beats", "BeatsSink", "sink"),
-        ("Metrics", "Metrics", "misc"),
-        ("misc.Metrics", "Metrics", "misc"),
     ],
 )
 def test_modules_the_original_shipped_are_known_as_not_built_yet(
@@ -216,7 +214,6 @@ def test_modules_the_original_shipped_are_known_as_not_built_yet(
     [
         ("MongoDbSink", "mongoimport"),
         ("output.Zabbix", "zabbix_sender"),
-        ("misc.Metrics", "Facet"),
         ("output.Beats", "RedisListSink"),
         ("Beats", "Lumberjack v2"),
         ("input.Beats", "RedisList"),

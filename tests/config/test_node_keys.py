@@ -163,7 +163,7 @@ def test_receivers_without_filter_accept_empty_maps() -> None:
 
 def test_node_keys_parse_without_problems_in_a_planned_module() -> None:
     config = parse("""
-        - ZmqTornado:
+        - Beats:
             filter: if %(remote_ip)
             add_fields: {geo: true}
             receivers: [DevNullSink]

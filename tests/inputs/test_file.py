@@ -68,7 +68,7 @@ class Running:
 
     def scanned(self) -> None:
         """Wait until the input has looked for its files once."""
-        wait_for(lambda: self.module.scans >= 1 or self.error is not None, 5, "the first scan")
+        wait_for(lambda: self.module.scans >= 1 or self.error is not None, 15, "the first scan")
         assert self.error is None
 
     def stop(self) -> None:
@@ -257,7 +257,7 @@ def write_rotating(log: Path, count: int, every: int, opened: Any) -> list[str]:
             written.append(f"after rename {number}")
             out = log.open("a")
             inode = log.stat().st_ino
-            wait_for(lambda inode=inode: inode in opened(), 5, "the new file opened")
+            wait_for(lambda inode=inode: inode in opened(), 15, "the new file opened")
     out.close()
     return written
 
@@ -272,7 +272,7 @@ def test_rename_rotation_while_writing_neither_loses_nor_repeats_a_line(
     def opened() -> set[int]:
         return {file.inode for file in list(running.module.tails)}
 
-    wait_for(lambda: log.stat().st_ino in opened(), 5, "the file opened")
+    wait_for(lambda: log.stat().st_ino in opened(), 15, "the file opened")
     written: list[str] = []
     writer = threading.Thread(target=lambda: written.extend(write_rotating(log, 3000, 400, opened)))
     writer.start()
@@ -312,7 +312,7 @@ def test_copy_truncate_rotation_reads_the_file_again_from_its_start(
         shutil.copy(log, tmp_path / f"app.log.{turn}")
         os.truncate(log, 0)
     exactly_once(running.data, written)
-    wait_for(lambda: running.module.stats.counts["files_truncated"] >= 2, 5, "truncations")
+    wait_for(lambda: running.module.stats.counts["files_truncated"] >= 2, 15, "truncations")
 
 
 def test_offsets_are_saved_on_stop_and_a_restart_reads_every_line_once(
@@ -349,10 +349,10 @@ def test_the_store_forgets_files_rotated_away_and_deleted(follow: Any, tmp_path:
     os.replace(log, tmp_path / "app.log.1")
     log.write_text("two\n")
     running.wait_for(2)
-    wait_for(lambda: len(running.module.tails) == 1, 5, "the old file closed")
+    wait_for(lambda: len(running.module.tails) == 1, 15, "the old file closed")
     (tmp_path / "app.log.1").unlink()
     store = running.module.store
-    wait_for(lambda: (old.st_dev, old.st_ino) not in store.offsets, 5, "the old entry pruned")
+    wait_for(lambda: (old.st_dev, old.st_ino) not in store.offsets, 15, "the old entry pruned")
     running.stop()
     stored = json.loads((tmp_path / "sincedb.json").read_text())["files"]
     assert list(stored) == [f"{log.stat().st_dev}:{log.stat().st_ino}"]
@@ -497,7 +497,7 @@ def test_a_vanished_file_is_counted_and_the_input_goes_on(follow: Any, tmp_path:
     log.unlink()
     (tmp_path / "other").write_text("still here\n")
     assert sorted(running.wait_for(2)) == ["last words", "still here"]
-    wait_for(lambda: running.module.stats.counts["files_vanished"] == 1, 5, "the count")
+    wait_for(lambda: running.module.stats.counts["files_vanished"] == 1, 15, "the count")
 
 
 def test_a_file_replaced_by_a_directory_or_unreadable_is_counted_and_logged_once(
@@ -515,12 +515,12 @@ def test_a_file_replaced_by_a_directory_or_unreadable_is_counted_and_logged_once
         log.unlink()
         log.mkdir()
         scans = running.module.scans
-        wait_for(lambda: running.module.scans >= scans + 5, 5, "five more scans")
+        wait_for(lambda: running.module.scans >= scans + 5, 15, "five more scans")
     assert running.error is None
     counts = running.module.stats.counts
     assert counts["files_unreadable"] == 2
     assert caplog.text.count("cannot read") == 2
-    wait_for(lambda: counts["files_vanished"] == 1, 5, "the vanished file")
+    wait_for(lambda: counts["files_vanished"] == 1, 15, "the vanished file")
     (log / "inside").write_text("ignored: a directory is scanned like LumberMill's paths\n")
     assert running.wait_for(2)[-1].startswith("ignored")
 

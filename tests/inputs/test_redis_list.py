@@ -48,7 +48,7 @@ def test_items_from_redis_cli_are_events_named_by_their_list_and_removed_once_de
     running.wait_for(3)
     by_list = {(event[META][RECEIVED_FROM], event["data"]) for event in running.events}
     assert by_list == {("logs", "one"), ("logs", "two"), ("audit", "three")}
-    wait_for(lambda: drained(redis_server, "logs", "audit"), 5, "the lists to be emptied")
+    wait_for(lambda: drained(redis_server, "logs", "audit"), 15, "the lists to be emptied")
     running.stop()
     assert len(running.events) == 3
     assert redis_server.client().keys("*") == []  # a clean stop leaves no owner record
@@ -61,7 +61,7 @@ def test_many_items_arrive_once_each_and_in_order_in_small_batches(
     client.rpush("logs", *(f"item {n}" for n in range(400)))
     running = read_lists(redis_server, lists="logs", batch_size=7)
     data = running.wait_for(400)
-    wait_for(lambda: drained(redis_server, "logs"), 5, "the list to be emptied")
+    wait_for(lambda: drained(redis_server, "logs"), 15, "the list to be emptied")
     running.stop()
     assert data == [f"item {n}" for n in range(400)]
 
@@ -88,7 +88,7 @@ def test_hostile_items_are_data_tagged_not_lost(redis_server: RedisServer, case:
     assert running.wait_for(2) == [expected, "next"]
     assert errors(running.events[0]) == reasons
     assert errors(running.events[1]) == []
-    wait_for(lambda: drained(redis_server, "logs"), 5, "the list to be emptied")
+    wait_for(lambda: drained(redis_server, "logs"), 15, "the list to be emptied")
     running.stop()
 
 
@@ -100,9 +100,9 @@ def test_a_key_that_is_not_a_list_is_counted_while_the_other_lists_flow(
     redis_cli(redis_server, "RPUSH", "logs", "fine")
     assert running.wait_for(1) == ["fine"]
     counts = running.module.stats.counts
-    wait_for(lambda: counts["wrong_type"] >= 3, 5, "WRONGTYPE counted, with backoff")
+    wait_for(lambda: counts["wrong_type"] >= 3, 15, "WRONGTYPE counted, with backoff")
     redis_cli(redis_server, "RPUSH", "logs", "still flowing")
-    assert running.wait_for(2, timeout=1.0) == ["fine", "still flowing"]
+    assert running.wait_for(2, timeout=10) == ["fine", "still flowing"]
     redis_cli(redis_server, "DEL", "odd")
     redis_cli(redis_server, "RPUSH", "odd", "a list now")
     assert running.wait_for(3) == ["fine", "still flowing", "a list now"]
@@ -119,18 +119,18 @@ def test_items_in_flight_when_the_process_dies_come_again_at_start_and_only_they
     first = read_lists(redis_server, gate=gate, lists="logs")
     client.rpush("logs", *(f"delivered {n}" for n in range(50)))
     first.wait_for(50)
-    wait_for(lambda: drained(redis_server, "logs"), 5, "the delivered items to be removed")
+    wait_for(lambda: drained(redis_server, "logs"), 15, "the delivered items to be removed")
     gate.clear()  # deliveries hang from now on: the next items stay in flight
     client.rpush("logs", *(f"in flight {n}" for n in range(30)))
     processing = PROCESSING.format(list="logs")
-    wait_for(lambda: client.llen(processing) == 30, 5, "30 items in the processing list")
+    wait_for(lambda: client.llen(processing) == 30, 15, "30 items in the processing list")
     first.crash()
     assert client.llen("logs") == 0
 
     client.rpush("logs", "after the restart")
     second = read_lists(redis_server, lists="logs")
     data = second.wait_for(31)
-    wait_for(lambda: drained(redis_server, "logs"), 5, "the lists to be emptied")
+    wait_for(lambda: drained(redis_server, "logs"), 15, "the lists to be emptied")
     second.stop()
     assert data == [*(f"in flight {n}" for n in range(30)), "after the restart"]
     assert second.module.stats.counts["replayed"] == 30
@@ -143,7 +143,7 @@ def test_a_redis_restart_mid_run_loses_nothing_and_is_counted(
     client = redis_server.client()
     client.rpush("logs", *(f"before {n}" for n in range(300)))
     running.wait_for(300)
-    wait_for(lambda: drained(redis_server, "logs"), 5, "the list to be emptied")
+    wait_for(lambda: drained(redis_server, "logs"), 15, "the list to be emptied")
     redis_server.stop()  # AOF: the lists survive, the connection does not
     wait_for(
         lambda: running.module.stats.counts["connection_errors"] >= 1,

@@ -104,7 +104,7 @@ UDP_FIELDS = (
 
 def started(serving: Serving) -> None:
     """Until the input captures (packets sent before are not captured)."""
-    wait_for(lambda: serving.module.capturing, 5, "the Sniffer to capture")
+    wait_for(lambda: serving.module.capturing, 15, "the Sniffer to capture")
 
 
 def test_the_packet_filter_runs_in_the_kernel(veth: Veth, serve_input: ServeFactory) -> None:

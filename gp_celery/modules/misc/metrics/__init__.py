@@ -199,11 +199,6 @@ class Metrics(Misc[MetricsOptions]):
     def tick(self, now: float) -> Batch:
         wall = wall_clock(now)
         if self._fleet is not None:
-            # A worker's timer takes ``now`` before it waits for the batch running in its
-            # process: after a long batch it is seconds old, and numbers added under its
-            # interval could come after the fleet reported that interval. The clock now is
-            # never late.
-            wall = max(wall, time.time())
             return self._tick_fleet(self._fleet, wall, self._index_at(wall))
         index = self._index_at(wall)
         if self._index is None:
