@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any, Final
 
@@ -13,10 +12,9 @@ from redis.exceptions import RedisError
 from gp_celery.event import MISSING, Batch, field_path, new_event, set_event_type
 from gp_celery.modules.base import Example, Misc, Options
 from gp_celery.modules.misc.simple_stats.fleet import (
-    CATCH_UP,
-    GRACE_SECS,
     OTHER,
     FleetCounts,
+    Intervals,
     count_name,
     value_text,
     wall_clock,
@@ -77,16 +75,12 @@ class Statistics(Misc[StatisticsOptions]):
         self._paths = [(name, field_path(name)) for name in self.options.fields]
         self._counts: Counter[str] = Counter()
         self._values: dict[str, set[str]] = {name: set() for name in self.options.fields}
-        self._index: int | None = None  # the interval of the last tick
-        self._reported = 0  # the last interval this process tried to report (fleet)
+        self._intervals = Intervals(self.options.interval)
         self._fleet: FleetCounts | None = None
         if self.context.redis is not None:
             interval = self.options.interval
             process = self.context.process
             self._fleet = FleetCounts(self.context.redis, self.node_id, process, interval)
-
-    def _index_at(self, wall: float) -> int:
-        return int(wall // self.options.interval)
 
     def process(self, events: Batch) -> Batch:
         limit = self.options.max_values
@@ -108,27 +102,21 @@ class Statistics(Misc[StatisticsOptions]):
 
     def tick(self, now: float) -> Batch:
         wall = wall_clock(now)
-        index = self._index_at(wall)
         if self._fleet is not None:
-            return self._tick_fleet(self._fleet, wall, index)
-        if self._index is None:
-            self._index = index
-        if index == self._index:
-            return []
-        ended, self._index = self._index, index
-        return self._take_report(ended)
+            return self._tick_fleet(self._fleet, wall)
+        ended = self._intervals.ended(wall)
+        return [] if ended is None else self._take_report(ended)
 
     def flush(self) -> Batch:
         if self._fleet is None and self._counts:
-            self._take_report(self._index if self._index is not None else 0, final=True)
+            self._take_report(self._intervals.current or 0, final=True)
         return []
 
     def close(self) -> None:
         if self._fleet is None or not self._counts:
             return
         exchange = self._fleet.exchange()
-        index = self._index if self._index is not None else self._index_at(time.time())
-        exchange.add_counts(index, 0, self._counts)
+        exchange.add_counts(self._intervals.current_or_now(), 0, self._counts)
         try:
             exchange.execute()
         except RedisError as error:
@@ -144,12 +132,10 @@ class Statistics(Misc[StatisticsOptions]):
         self._values = {name: set() for name in self.options.fields}
         return self._report(index, counts, final)
 
-    def _tick_fleet(self, fleet: FleetCounts, wall: float, index: int) -> Batch:
+    def _tick_fleet(self, fleet: FleetCounts, wall: float) -> Batch:
         """Add this process's counts and claim the intervals that are due: one round trip."""
-        if self._index is None:
-            self._index, self._reported = index, index - 1
-        last_due = self._index_at(wall - GRACE_SECS) - 1
-        due = range(max(self._reported + 1, last_due - CATCH_UP + 1), last_due + 1)
+        intervals = self._intervals
+        index, due = intervals.due(wall)
         exchange = fleet.exchange()
         if self._counts:
             exchange.add_counts(index, 0, self._counts)
@@ -165,10 +151,9 @@ class Statistics(Misc[StatisticsOptions]):
             )
             return []
         self._counts = Counter()
-        if index != self._index:
+        if index != intervals.current:
             self._values = {name: set() for name in self.options.fields}
-        self._index = index
-        self._reported = max(self._reported, last_due)
+        intervals.advance(index, due)
         interval = self.options.interval
         return [
             event

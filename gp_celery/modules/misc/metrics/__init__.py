@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 from typing import Any
 
@@ -17,10 +16,9 @@ from gp_celery.modules.misc.metrics.numbers import Sample, Summary, as_number, b
 from gp_celery.modules.misc.metrics.options import MetricsOptions
 from gp_celery.modules.misc.metrics.report import METRICS_TYPE, Interval
 from gp_celery.modules.misc.simple_stats.fleet import (
-    CATCH_UP,
-    GRACE_SECS,
     OTHER,
     FleetCounts,
+    Intervals,
     count_name,
     value_text,
     wall_clock,
@@ -128,8 +126,7 @@ class Metrics(Misc[MetricsOptions]):
         self._counts: Counter[str] = Counter()
         self._samples: dict[Key, Sample] = {}  # the numbers since the last report or tick
         self._restart()
-        self._index: int | None = None  # the interval of the last tick
-        self._reported = 0  # the last interval this process tried to report (fleet)
+        self._intervals = Intervals(options.interval)
         self._fleet: FleetCounts | None = None
         self._fleet_samples: FleetSamples | None = None
         self._summaries: dict[Key, Summary] = {}  # this process's, this interval (fleet)
@@ -143,9 +140,6 @@ class Metrics(Misc[MetricsOptions]):
         self._values: dict[str, set[str]] = {}
         self._count_names = Names(self.options.max_names)
         self._number_names = Names(self.options.max_names)
-
-    def _index_at(self, wall: float) -> int:
-        return int(wall // self.options.interval)
 
     def process(self, events: Batch) -> Batch:
         for event in events:
@@ -199,27 +193,20 @@ class Metrics(Misc[MetricsOptions]):
     def tick(self, now: float) -> Batch:
         wall = wall_clock(now)
         if self._fleet is not None:
-            return self._tick_fleet(self._fleet, wall, self._index_at(wall))
-        index = self._index_at(wall)
-        if self._index is None:
-            self._index = index
-        if index == self._index:
-            return []
-        ended, self._index = self._index, index
-        return self._take_report(ended)
+            return self._tick_fleet(self._fleet, wall)
+        ended = self._intervals.ended(wall)
+        return [] if ended is None else self._take_report(ended)
 
     def flush(self) -> Batch:
         if self._fleet is not None:
             return []
-        index = self._index if self._index is not None else self._index_at(time.time())
-        return self._take_report(index)
+        return self._take_report(self._intervals.current_or_now())
 
     def close(self) -> None:
         if self._fleet is None or not (self._counts or self._samples):
             return
-        index = self._index if self._index is not None else self._index_at(time.time())
         try:
-            self._exchange(self._fleet, index, [])
+            self._exchange(self._fleet, self._intervals.current_or_now(), [])
         except RedisError as error:
             self.log.warning(
                 "%s: could not add this process's last numbers to Redis (%s); the fleet's "
@@ -239,7 +226,7 @@ class Metrics(Misc[MetricsOptions]):
         """Add this process's numbers and claim the intervals due: one round trip; then
         read the numbers of the intervals won. Raises RedisError, keeping the numbers."""
         assert self._fleet_samples is not None
-        if index != self._index:
+        if index != self._intervals.current:
             self._summaries = {}
         summaries = {
             key: self._summaries.get(key, Summary()).merge(sample.summary)
@@ -265,11 +252,9 @@ class Metrics(Misc[MetricsOptions]):
             reported.extend(self._report(ended, totals.types, numbers, processes))
         return reported
 
-    def _tick_fleet(self, fleet: FleetCounts, wall: float, index: int) -> Batch:
-        if self._index is None:
-            self._index, self._reported = index, index - 1
-        last_due = self._index_at(wall - GRACE_SECS) - 1
-        due = range(max(self._reported + 1, last_due - CATCH_UP + 1), last_due + 1)
+    def _tick_fleet(self, fleet: FleetCounts, wall: float) -> Batch:
+        intervals = self._intervals
+        index, due = intervals.due(wall)
         try:
             reported = self._exchange(fleet, index, due)
         except RedisError as error:
@@ -277,10 +262,9 @@ class Metrics(Misc[MetricsOptions]):
                 "redis", "cannot reach Redis (%s); the numbers are kept and added later.", error
             )
             return []
-        if index != self._index:
+        if index != intervals.current:
             self._restart()
-        self._index = index
-        self._reported = max(self._reported, last_due)
+        intervals.advance(index, due)
         return reported
 
     def _report(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
@@ -11,10 +10,9 @@ from redis.exceptions import RedisError
 from gp_celery.event import EVENT_TYPE, META, UNKNOWN_TYPE, Batch, Event
 from gp_celery.modules.base import Example, Misc
 from gp_celery.modules.misc.simple_stats.fleet import (
-    CATCH_UP,
-    GRACE_SECS,
     Exchange,
     FleetCounts,
+    Intervals,
     wall_clock,
 )
 from gp_celery.modules.misc.simple_stats.options import METRIC_FIELDS, SimpleStatsOptions
@@ -100,8 +98,7 @@ class SimpleStats(Misc[SimpleStatsOptions]):
             self._psutil = psutil.Process()
             self._psutil.cpu_percent()  # the baseline the first report's cpu_percent is from
         self._fleet: FleetCounts | None = None
-        self._index: int | None = None  # the interval of the last tick (fleet)
-        self._reported = 0  # the last interval this process tried to report (fleet)
+        self._intervals = Intervals(self.options.interval)  # (fleet)
         redis = self.context.redis
         if redis is not None:
             process = self.context.process
@@ -131,8 +128,7 @@ class SimpleStats(Misc[SimpleStatsOptions]):
             return
         if self._count:  # the last tick's interval: its report is still to come
             exchange = self._fleet.exchange()
-            index = self._index if self._index is not None else self._index_at(time.time())
-            exchange.add_counts(index, self._count, self._types)
+            exchange.add_counts(self._intervals.current_or_now(), self._count, self._types)
             try:
                 exchange.execute()
             except RedisError as error:
@@ -143,9 +139,6 @@ class SimpleStats(Misc[SimpleStatsOptions]):
                     self._count,
                     error,
                 )
-
-    def _index_at(self, wall: float) -> int:
-        return int(wall // self.options.interval)
 
     def _sample(self) -> dict[str, float]:
         """This process's psutil numbers, by report name."""
@@ -176,16 +169,13 @@ class SimpleStats(Misc[SimpleStatsOptions]):
     def _tick_fleet(self, fleet: FleetCounts, wall: float) -> Batch:
         """Add this process's counts (and once per interval its presence and psutil
         numbers), claim the intervals that are due: one round trip."""
-        index = self._index_at(wall)
-        if self._index is None:  # this process was not there before this interval
-            self._index, self._reported = index, index - 1
-        last_due = self._index_at(wall - GRACE_SECS) - 1
-        due = range(max(self._reported + 1, last_due - CATCH_UP + 1), last_due + 1)
+        intervals = self._intervals
+        index, due = intervals.due(wall)
         exchange = fleet.exchange()
         if self._count:
             exchange.add_counts(index, self._count, self._types)
-        if index != self._index:
-            exchange.add_presence(self._index, self._sample())
+        if intervals.current is not None and index != intervals.current:
+            exchange.add_presence(intervals.current, self._sample())
         for ended in due:
             exchange.claim(ended)
         if not len(exchange):
@@ -193,8 +183,7 @@ class SimpleStats(Misc[SimpleStatsOptions]):
         won = self._execute(exchange)
         if won is None:
             return []
-        self._index = index
-        self._reported = max(self._reported, last_due)
+        intervals.advance(index, due)
         return [event for totals in won for event in self._report(totals)]
 
     def _execute(self, exchange: Exchange) -> list[Totals] | None:

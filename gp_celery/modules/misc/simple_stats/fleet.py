@@ -58,6 +58,49 @@ def wall_clock(now: float) -> float:
     return now + time.time() - time.monotonic()
 
 
+class Intervals:
+    """Where a process stands on the wall clock's grid of ``length``-second intervals:
+    the interval of its last tick and, in a fleet, the last ended one it tried to report.
+    SimpleStats, Statistics and Metrics keep their books by it."""
+
+    def __init__(self, length: float) -> None:
+        self.length = length
+        self.current: int | None = None
+        self.reported = 0
+
+    def index_at(self, wall: float) -> int:
+        return int(wall // self.length)
+
+    def current_or_now(self) -> int:
+        """The interval of the last tick, or the one now if there was none."""
+        return self.current if self.current is not None else self.index_at(time.time())
+
+    def ended(self, wall: float) -> int | None:
+        """One process alone: the interval that ended since the last tick, if one did."""
+        index = self.index_at(wall)
+        if self.current is None:
+            self.current = index
+        if index == self.current:
+            return None
+        ended, self.current = self.current, index
+        return ended
+
+    def due(self, wall: float) -> tuple[int, range]:
+        """A fleet: the interval now, and the ended ones a report is due for (past their
+        grace, not tried before, at most CATCH_UP back). A process that was not there
+        before this interval owes no report of earlier ones."""
+        index = self.index_at(wall)
+        if self.current is None:
+            self.current, self.reported = index, index - 1
+        last_due = self.index_at(wall - GRACE_SECS) - 1
+        return index, range(max(self.reported + 1, last_due - CATCH_UP + 1), last_due + 1)
+
+    def advance(self, index: int, due: range) -> None:
+        """The exchange of a tick went through: ``index`` is current, ``due`` tried."""
+        self.current = index
+        self.reported = max(self.reported, due.stop - 1)
+
+
 def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
