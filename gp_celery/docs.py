@@ -12,6 +12,7 @@ import yaml
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from gp_celery.attribute_docs import field_doc
 from gp_celery.event import EVENT_TYPE, META
 from gp_celery.modules.base import Example, Module, Options
 from gp_celery.modules.planned import PLANNED
@@ -81,7 +82,7 @@ def option_docs(model: type[Options], skip: frozenset[str] = frozenset()) -> tup
             shown[name],
             _annotation_text(model, name),
             _default_text(field),
-            (field.description or "").strip(),
+            field_doc(model, name).strip(),
         )
         for name, field in model.model_fields.items()
         if name not in skip

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from gp_celery.attribute_docs import field_doc
 from gp_celery.config.global_options import GlobalOptions
 from gp_celery.docs import (
     ModuleDoc,
@@ -172,7 +173,7 @@ def _global_rows(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str
         if isinstance(nested, type) and issubclass(nested, BaseModel):
             yield from _global_rows(nested, f"{prefix}{name}.")
             continue
-        text = " ".join((field.description or "").split())
+        text = " ".join(field_doc(model, name).split())
         if allowed := _allowed(field):
             text += f" Allowed: {allowed}."
         yield f"{prefix}{name}", repr(field.default), text

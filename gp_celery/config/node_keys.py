@@ -90,7 +90,7 @@ def _listed(value: Any) -> Any:
 
 
 class _Keys(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Receiver(_Keys):

@@ -36,9 +36,7 @@ State = Literal["any", "single", "shared"]
 class Options(BaseModel):
     """Base of every module's options: unknown keys are errors, values are frozen."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, use_attribute_docstrings=True, arbitrary_types_allowed=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
 class NoOptions(Options):
