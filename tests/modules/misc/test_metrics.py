@@ -47,33 +47,33 @@ def test_counts_values_per_rendered_name_and_events_pass_unchanged() -> None:
     assert [{k: v for k, v in e.items() if k != "gambolputty"} for e in out] == given
     found = by_name(module.tick(1010.0))
     assert found.keys() == {"http_status_a", "http_status_b"}
-    assert found["http_status_a"]["field_counts"] == {"200": 2, "404": 1}
+    assert found["http_status_a"]["field_counts"] == {200: 2, "404": 1}  # as they were
     assert found["http_status_a"]["total_count"] == 3
-    assert found["http_status_b"]["field_counts"] == {"200": 1}
+    assert found["http_status_b"]["field_counts"] == {200: 1}
     assert found["http_status_a"]["interval"] == 10
     assert found["http_status_a"]["interval_start"] % 10 == 0
 
 
 def test_lumbermills_value_option_names_the_field_as_field_does() -> None:
     module = build("Metrics", {"aggregations": [{"name": "s", "value": "code"}]})
-    assert by_name(report(module, [{"code": 1}, {"code": 1}]))["s"]["field_counts"] == {"1": 2}
+    assert by_name(report(module, [{"code": 1}, {"code": 1}]))["s"]["field_counts"] == {1: 2}
 
 
 @pytest.mark.parametrize(
     ("value", "bucket"),
     [
-        (50, "100"),  # below every bound: the first bucket
-        (199, "100"),
-        (200, "200"),  # equal to a bound: the next bucket, as numpy.digitize (right=False)
-        (299.5, "200"),
-        ("404", "400"),  # numeric text is a number
-        (599.99, "500"),
+        (50, 100),  # below every bound: the first bucket
+        (199, 100),
+        (200, 200),  # equal to a bound: the next bucket, as numpy.digitize (right=False)
+        (299.5, 200),
+        ("404", 400),  # numeric text is a number
+        (599.99, 500),
         (600, "(over)"),  # at or above the last bound
         (-math.inf, None),
     ],
 )
 def test_a_number_goes_into_the_first_bucket_whose_upper_bound_is_greater(
-    value: Any, bucket: str | None
+    value: Any, bucket: int | str | None
 ) -> None:
     module = build(
         "Metrics", {"aggregations": [{"name": "s", "field": "v", "buckets": STATUS_BUCKETS}]}
@@ -126,10 +126,10 @@ def test_a_value_that_is_not_a_finite_number_is_tagged_and_passes_on(value: Any)
     assert len(errors_of(out[0])) == 2  # buckets and percentiles
     assert errors_of(out[1]) == []
     found = by_name(module.tick(1010.0))
-    assert found["b"]["field_counts"] == {"200": 1}
+    assert found["b"]["field_counts"] == {200: 1}
     assert found["p"]["count"] == 1
     assert found["plain"]["total_count"] == 2  # counted as a value all the same
-    assert all(len(value) <= 200 for value in found["plain"]["field_counts"])
+    assert all(len(str(value)) <= 200 for value in found["plain"]["field_counts"])
 
 
 def test_a_huge_int_within_floats_range_is_a_number() -> None:
@@ -144,9 +144,9 @@ def test_values_beyond_max_values_and_names_beyond_max_names_count_as_other() ->
     )
     given = [{"g": "a", "v": n} for n in range(5)] + [{"g": g, "v": 1} for g in "bcd"]
     found = by_name(report(module, given))
-    assert found["n_a"]["field_counts"] == {"0": 1, "1": 1, "(other)": 3}
-    assert found["n_b"]["field_counts"] == {"1": 1}
-    assert found["(other)"]["field_counts"] == {"1": 2}
+    assert found["n_a"]["field_counts"] == {0: 1, 1: 1, "(other)": 3}
+    assert found["n_b"]["field_counts"] == {1: 1}
+    assert found["(other)"]["field_counts"] == {1: 2}
     assert sum(e["total_count"] for e in found.values()) == len(given)
 
 
@@ -165,10 +165,10 @@ def test_beyond_max_samples_the_percentiles_come_from_a_uniform_sample() -> None
 
 def test_each_interval_starts_afresh_and_the_last_is_sent_on_at_the_end() -> None:
     module = build("Metrics", {"aggregations": [{"name": "s", "field": "v"}], "interval": 5})
-    assert by_name(report(module, [{"v": 1}]))["s"]["field_counts"] == {"1": 1}
+    assert by_name(report(module, [{"v": 1}]))["s"]["field_counts"] == {1: 1}
     run(module, [{"v": 2}])
     assert module.tick(1005.5) == []
-    assert by_name(module.flush())["s"]["field_counts"] == {"2": 1}
+    assert by_name(module.flush())["s"]["field_counts"] == {2: 1}
     assert module.flush() == []
 
 
@@ -250,3 +250,63 @@ def test_the_fleets_sample_stays_within_max_samples(redis_server: RedisServer) -
 def test_bad_rules_are_config_errors(options: dict[str, Any], problem: str) -> None:
     with pytest.raises(BuildError, match=problem):
         build("Metrics", options)
+
+
+def test_lumbermills_own_test_counts_values_and_buckets_with_their_types() -> None:
+    """tests/misc/TestMetrics.py of LumberMill: field_counts keys are the values (or the
+    bucket names) as they were, numbers staying numbers."""
+    events = [
+        {"http_status": status, "vhost": "this.parrot.dead"}
+        for status in [200] * 10 + [301] * 5 + [302] * 3 + [404] * 3
+    ]
+    events += [
+        {"http_status": status, "vhost": "this.parrot.alive"}
+        for status in [200] + [301] * 2 + [404] * 3
+    ]
+    plain = build(
+        "Metrics",
+        {"interval": 1, "aggregations": [{"name": "http_status_$(vhost)", "field": "http_status"}]},
+    )
+    found = by_name(report(plain, events))
+    assert found["http_status_this.parrot.dead"]["field_counts"] == {
+        200: 10,
+        301: 5,
+        302: 3,
+        404: 3,
+    }
+    assert found["http_status_this.parrot.alive"]["field_counts"] == {200: 1, 301: 2, 404: 3}
+    buckets = [{"name": n, "upper": n + 99} for n in (100, 200, 300, 400, 500)]
+    bucketed = build(
+        "Metrics",
+        {
+            "interval": 1,
+            "aggregations": [
+                {"name": "http_status_$(vhost)", "field": "http_status", "buckets": buckets}
+            ],
+        },
+    )
+    events = [
+        {**event, "http_status": 202 if event["http_status"] == 200 else event["http_status"]}
+        for event in events
+    ]
+    found = by_name(report(bucketed, events))
+    assert found["http_status_this.parrot.dead"]["field_counts"] == {200: 10, 300: 8, 400: 3}
+    assert found["http_status_this.parrot.alive"]["field_counts"] == {200: 1, 300: 2, 400: 3}
+
+
+def test_lumbermills_own_percentiles() -> None:
+    rule = {
+        "name": "request_time_$(vhost)",
+        "field": "request_time",
+        "percentiles": [40, 65, 95, 99],
+    }
+    module = build("Metrics", {"interval": 1, "percentiles": [rule]})
+    events = [{"request_time": n, "vhost": "this.parrot.dead"} for n in range(10, 100, 10)]
+    events += [{"request_time": n, "vhost": "this.parrot.alive"} for n in range(10, 100, 5)]
+    found = by_name(report(module, events))
+    alive = found["request_time_this.parrot.alive"]
+    assert (alive["min"], alive["max"], alive["mean"]) == (10, 95, 52.5)
+    assert alive["std"] == 25.940637360455632
+    assert alive["percentiles"] == [44.0, 65.25, 90.75, 94.14999999999999]
+    dead = found["request_time_this.parrot.dead"]
+    assert (dead["mean"], dead["std"]) == (50.0, 25.81988897471611)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -12,7 +13,14 @@ from gp_celery.event import MISSING, Batch, Event, FieldPath, field_path
 from gp_celery.expressions import Template
 from gp_celery.modules.base import Example, Misc
 from gp_celery.modules.misc.metrics.fleet import FleetSamples, Key
-from gp_celery.modules.misc.metrics.numbers import Sample, Summary, as_number, bucket_of
+from gp_celery.modules.misc.metrics.numbers import (
+    CountedValue,
+    Sample,
+    Summary,
+    as_number,
+    bucket_of,
+    counted_value,
+)
 from gp_celery.modules.misc.metrics.options import MetricsOptions
 from gp_celery.modules.misc.metrics.report import METRICS_TYPE, Interval
 from gp_celery.modules.misc.simple_stats.fleet import (
@@ -20,14 +28,13 @@ from gp_celery.modules.misc.simple_stats.fleet import (
     FleetCounts,
     Intervals,
     count_name,
-    value_text,
     wall_clock,
 )
 from gp_celery.modules.registry import register
 
 __all__ = ["METRICS_TYPE", "Metrics", "MetricsOptions"]
 
-Counted = tuple[Template, FieldPath, str, list[float], list[str]]
+Counted = tuple[Template, FieldPath, str, list[float], Sequence[CountedValue]]
 """An aggregation, compiled: name, field path, field name, bucket bounds and names."""
 
 
@@ -62,11 +69,14 @@ class Metrics(Misc[MetricsOptions]):
     event lacking a field the name refers to, or the counted field, is not counted for
     it. Events pass on unchanged.
 
-    Values are counted as text (non-text as JSON, at most 200 characters); beyond
-    ``max_values`` distinct values of a name, and beyond ``max_names`` names, the rest count
-    as '(other)'. With ``buckets``, a number goes into the first bucket whose ``upper`` is
-    greater than it (numpy.digitize's default, as LumberMill: a number equal to a bound goes
-    into the next bucket); at or above the last bound it counts as '(over)'. Percentiles
+    The keys of ``field_counts`` are the values as they were, as in LumberMill: 200 and
+    '200' are two keys (JSON output writes every key as text); text is cut at 200
+    characters, and lists or maps count by their JSON text. Beyond ``max_values`` distinct
+    values of a name, and beyond ``max_names`` names, the rest count as '(other)'. With
+    ``buckets``, a number goes into the first bucket whose ``upper`` is greater than it
+    (numpy.digitize's default, as LumberMill: a number equal to a bound goes into the next
+    bucket), counted under the bucket's ``name`` as given; at or above the last bound it
+    counts as '(over)'. Percentiles
     interpolate linearly between the nearest ranks (numpy.percentile's default); ``std`` is
     the population's (numpy.std's default). A value that is not a finite number (text that
     is not one, None, bool, NaN, inf, lists) is not counted for buckets or percentiles and
@@ -137,7 +147,7 @@ class Metrics(Misc[MetricsOptions]):
 
     def _restart(self) -> None:
         """A new interval: names and values are capped afresh."""
-        self._values: dict[str, set[str]] = {}
+        self._values: dict[str, set[CountedValue]] = {}
         self._count_names = Names(self.options.max_names)
         self._number_names = Names(self.options.max_names)
 
@@ -159,19 +169,19 @@ class Metrics(Misc[MetricsOptions]):
             if number is None:
                 self.fail(event, f"{source!r} is not a finite number, not counted in buckets")
                 return
-            text = bucket_of(number, uppers, names)
+            counted = bucket_of(number, uppers, names)
         else:
-            text = value_text(value)
+            counted = counted_value(value)
         name = self._count_names.render(template, event)
         if name is None:
             return
         seen = self._values.setdefault(name, set())
-        if text not in seen:
+        if counted not in seen:
             if len(seen) >= self.options.max_values:
-                text = OTHER
+                counted = OTHER
             else:
-                seen.add(text)
-        self._counts[count_name(name, text)] += 1
+                seen.add(counted)
+        self._counts[count_name(name, counted)] += 1
 
     def _collect(self, event: Event, position: int, template: Template, path: FieldPath) -> None:
         value = path.get(event)

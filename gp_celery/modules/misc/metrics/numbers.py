@@ -5,10 +5,39 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from gp_celery.modules.misc.simple_stats.fleet import value_text
+
 OVER: Final = "(over)"
+
+CountedValue = str | int | float | bool | None
+"""A counted value as it was (LumberMill's field_counts keys were the values themselves)."""
+
+INT64: Final = 1 << 63
+
+
+def counted_value(value: object) -> CountedValue:
+    """How a value is counted: text (up to 200 characters), numbers, true, false and null
+    as they are, so that 200 and '200' stay apart; anything else by its JSON text."""
+    if value is None or isinstance(value, bool | str):
+        return value if not isinstance(value, str) else value_text(value)
+    if isinstance(value, int) and -INT64 <= value < INT64:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return value_text(value)
+
+
+def counted_order(value: CountedValue) -> tuple[int, float, str]:
+    """Numbers first, in order; then the rest by their text (keys of mixed types)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
 """The bucket of numbers at or above the last bucket's upper bound."""
 
 
@@ -32,7 +61,7 @@ def as_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def bucket_of(number: float, uppers: list[float], names: list[str]) -> str:
+def bucket_of(number: float, uppers: list[float], names: Sequence[CountedValue]) -> CountedValue:
     """numpy.digitize(number, uppers) with its default right=False, as LumberMill used it:
     the first bucket whose upper bound is greater than the number, so a number equal to a
     bound goes into the next bucket; at or above the last bound: '(over)'."""

@@ -25,8 +25,9 @@ MetricName = Annotated[Template, BeforeValidator(_braced_references)]
 
 
 class Bucket(Options):
-    name: Annotated[str, BeforeValidator(str)]
-    """The value counted for the numbers in this bucket (LumberMill's configs give numbers)."""
+    name: int | float | str
+    """The value counted for the numbers in this bucket, as given (LumberMill's configs give
+    numbers: ``name: 200`` counts under 200, ``name: '2xx'`` under '2xx')."""
     upper: float
     """Numbers below this (and not below the previous bucket's) go into this bucket."""
 

@@ -10,7 +10,12 @@ import orjson
 
 from gp_celery.event import Batch, Event, new_event, set_event_type
 from gp_celery.modules.misc.metrics.fleet import Key
-from gp_celery.modules.misc.metrics.numbers import Summary, percentile
+from gp_celery.modules.misc.metrics.numbers import (
+    CountedValue,
+    Summary,
+    counted_order,
+    percentile,
+)
 
 METRICS_TYPE: Final = "metrics"
 
@@ -27,14 +32,16 @@ class Interval:
 
     def count_events(self, counts: Counter[Any]) -> Batch:
         """One event per name: ``field_counts`` from the counts of (name, value) pairs."""
-        by_name: dict[str, Counter[str]] = {}
+        by_name: dict[str, Counter[CountedValue]] = {}
         for encoded, count in counts.items():
             name, value = orjson.loads(encoded)
             by_name.setdefault(name, Counter())[value] += count
         emitted = []
         for name, values in sorted(by_name.items()):
             event = self._event(name)
-            event["field_counts"] = dict(sorted(values.items()))
+            event["field_counts"] = dict(
+                sorted(values.items(), key=lambda item: counted_order(item[0]))
+            )
             event["total_count"] = values.total()
             emitted.append(event)
         return emitted

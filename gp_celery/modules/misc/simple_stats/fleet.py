@@ -43,13 +43,18 @@ def _json(value: Any) -> str:
         return str(value)
 
 
-def count_name(name: str, value: str) -> str:
-    """The name a (name, value) pair is counted under, in a Counter and in the Redis hash."""
+def count_name(name: str, value: str | int | float | bool | None) -> str:
+    """The name a (name, value) pair is counted under, in a Counter and in the Redis hash
+    (JSON: a value that is a number comes back a number)."""
     try:
         return orjson.dumps([name, value]).decode()
     except orjson.JSONEncodeError:  # a lone surrogate: counted with U+FFFD in its place
-        fixed = [text.encode("utf-8", "replace").decode() for text in (name, value)]
+        fixed = [_replaced(text) for text in (name, value)]
         return orjson.dumps(fixed).decode()
+
+
+def _replaced(value: object) -> object:
+    return value.encode("utf-8", "replace").decode() if isinstance(value, str) else value
 
 
 def wall_clock(now: float) -> float:
