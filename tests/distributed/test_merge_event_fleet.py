@@ -61,3 +61,54 @@ def test_multi_line_events_spread_over_many_chunks_are_merged_whole_and_in_order
         "|".join(trace(number)) for number in range(count)
     ]
     assert "Traceback (most recent" not in worker.output()
+
+
+def buffered_events(redis_server: RedisServer) -> int:
+    """Events in the MergeEvent node's buffers, as its hash in Redis holds them."""
+    from gp_celery.codec import unpack
+
+    stored = redis_server.client().hvals("gp-celery:merge-event:MergeEvent")
+    return sum(len(unpack(raw)[1]) for raw in stored)
+
+
+def test_a_worker_killed_with_a_trace_buffered_loses_none_of_it(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    start_worker: StartWorker,
+    start_listener: StartListener,
+) -> None:
+    out = tmp_path / "out.jsonl"
+    config = write_config(
+        tmp_path,
+        f"""- Global:
+   chunk_bytes: 1024
+- TcpServer:
+   interface: 127.0.0.1
+   port: 0
+   queue: merge
+- MergeEvent:
+   queue: merge
+   pattern: '^id-'
+   glue: '|'
+   flush_interval_in_secs: 3600
+- FileSink:
+   file_name: {out}
+   json_lines: true
+""",
+    )
+    first = start_worker(config, redis_server.url, queues="merge", env=WORKER_ENV, name="a")
+    listener = start_listener(config, redis_server.url)
+    count = 300
+    send_lines(listener.port, [row for number in range(count) for row in trace(number)])
+    wait_for(lambda: len(sink_events(out)) >= count - 1, 60, f"{count - 1} events in {out}")
+    wait_for(lambda: buffered_events(redis_server) == FRAMES + 1, 30, "the last trace saved")
+    first.kill()  # SIGKILL: no hand-over; only Redis knows the last trace now
+    second = start_worker(config, redis_server.url, queues="merge", env=WORKER_ENV, name="b")
+    send_lines(listener.port, trace(count))  # another connection: a buffer of its own
+    wait_for(lambda: buffered_events(redis_server) == 2 * (FRAMES + 1), 30, "both buffers")
+    second.stop()  # a stopping worker hands on every buffer, the one it restored too
+    assert listener.terminate() == 0
+    assert buffered_events(redis_server) == 0
+    assert [event["data"] for event in sink_events(out)] == [
+        "|".join(trace(number)) for number in range(count + 1)
+    ]

@@ -8,9 +8,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import Field, model_validator
+from redis.exceptions import RedisError
 
-from gp_celery.event import MISSING, Batch, Event, field_path
+from gp_celery.event import EVENT_ID, META, MISSING, Batch, Event, field_path
 from gp_celery.modules.base import Example, Modifier, Options
+from gp_celery.modules.modifiers.merge_event_store import (
+    BufferStore,
+    Stored,
+    monotonic_time,
+    wall_time,
+)
 from gp_celery.modules.registry import register
 from gp_celery.modules.types import FieldName, Regex, Template
 
@@ -76,8 +83,11 @@ class MergeEvent(Modifier[MergeEventOptions]):
     ``queue`` and put MergeEvent right after it: then that one process also cuts the
     stream into events, in order (the input's chunks framed by a pool of processes can
     arrive out of order, and a multi-line event split between two chunks would break).
-    A stopping worker hands its buffers on; a worker that crashes loses what its buffers
-    held (at most max_keys x buffer_size events, for flush_interval_in_secs).
+    A stopping worker hands its buffers on. In a fleet the open buffers are also kept in
+    Redis (one hash per node, written once per batch before the batch goes on), so a worker
+    that is killed loses none: the next one starts from them, and leaves out the events of a
+    redelivered chunk that a buffer already holds (by event id). In one process without
+    Redis, what the buffers held when the process was killed is lost.
 
     Differences from GambolPutty: the time limit is the age of a buffer (GambolPutty flushed
     on a timer, whatever the age); ``max_keys`` and the tag for text that is not text are
@@ -107,13 +117,74 @@ class MergeEvent(Modifier[MergeEventOptions]):
         self._match = field_path(self.options.match_field)
         self._buffers: OrderedDict[str, _Buffer] = OrderedDict()
         self._ends = self.options.pattern_marks == "EndOfEvent"
+        self._dirty: set[str] = set()
+        """Keys whose buffer changed (or was merged) since the store last saw them."""
+        self._held: set[str] = set()
+        """Ids of the events in buffers restored at start: a redelivered chunk's copies."""
+        self._store: BufferStore | None = None
+        if self.context.redis is not None:
+            self._store = BufferStore(self.context.redis, self.node_id)
+            self._restore(self._store)
+
+    def _restore(self, store: BufferStore) -> None:
+        try:
+            stored = store.load()
+        except RedisError as error:
+            self.log.warning(
+                "%s: cannot read the buffers a previous worker left in Redis (%s); "
+                "starting without them.",
+                self.label,
+                error,
+            )
+            return
+        for key, buffer in stored.items():
+            started = monotonic_time(buffer.started)
+            self._buffers[key] = _Buffer(started, buffer.events, buffer.texts)
+            self._held.update(filter(None, map(_event_id, buffer.events)))
+        if stored:
+            self.stats.incr("restored_events", len(self._held))
+            self.log.info(
+                "%s: %d buffers (%d events) that a worker left in Redis are open again.",
+                self.label,
+                len(stored),
+                len(self._held),
+            )
 
     def process(self, events: Batch) -> Batch:
         out: Batch = []
         now = time.monotonic()
         for event in events:
+            if self._held and _event_id(event) in self._held:  # (None never is)
+                self.stats.incr("already_buffered")  # a redelivered chunk: held since before
+                continue
             self._take(event, now, out)
+        self._save()
         return out
+
+    def _save(self) -> None:
+        """Tell the store what changed, before the batch goes on."""
+        if self._store is None or not self._dirty:
+            return
+        changed = {
+            key: Stored(wall_time(buffer.started), buffer.events, buffer.texts)
+            for key in self._dirty
+            if (buffer := self._buffers.get(key)) is not None
+        }
+        try:
+            self._store.save(changed, self._dirty - changed.keys())
+        except RedisError as error:
+            self.warn_limited(
+                "store",
+                "cannot keep the open buffers in Redis (%s); they are kept here and saved "
+                "with a later batch, but a crash now would lose them.",
+                error,
+            )
+            return
+        except (TypeError, ValueError) as error:
+            self.warn_limited(
+                "encode", "cannot keep a buffer in Redis (%s); it is kept here only.", error
+            )
+        self._dirty.clear()
 
     def _take(self, event: Event, now: float, out: Batch) -> None:
         text = self._match.get(event)
@@ -151,6 +222,7 @@ class MergeEvent(Modifier[MergeEventOptions]):
             buffer = self._buffers[key] = _Buffer(now)
         else:
             self._buffers.move_to_end(key)
+        self._dirty.add(key)
         buffer.events.append(event)
         buffer.texts.append(text)
         if len(buffer.events) >= self.options.buffer_size:
@@ -158,6 +230,7 @@ class MergeEvent(Modifier[MergeEventOptions]):
 
     def _merged(self, key: str) -> Event:
         buffer = self._buffers.pop(key)
+        self._dirty.add(key)
         first = buffer.events[0]
         if len(buffer.events) > 1:
             self._match.set(first, self.options.glue.join(buffer.texts))
@@ -169,12 +242,26 @@ class MergeEvent(Modifier[MergeEventOptions]):
         if limit is None:
             return []
         due = [key for key, buffer in self._buffers.items() if now - buffer.started >= limit]
-        return [self._merged(key) for key in due]
+        merged = [self._merged(key) for key in due]
+        self._save()
+        return merged
 
     def flush(self) -> Batch:
-        return [self._merged(key) for key in list(self._buffers)]
+        merged = [self._merged(key) for key in list(self._buffers)]
+        self._save()
+        return merged
 
     def close(self) -> None:
         if self._buffers:
             held = sum(len(buffer.events) for buffer in self._buffers.values())
-            self.log.warning("%s: %d buffered events were not handed on.", self.label, held)
+            kept = self._store is not None and not self._dirty
+            where = " (Redis keeps them for the next worker)" if kept else ""
+            self.log.warning(
+                "%s: %d buffered events were not handed on%s.", self.label, held, where
+            )
+
+
+def _event_id(event: Event) -> str | None:
+    meta = event.get(META)
+    event_id = meta.get(EVENT_ID) if isinstance(meta, dict) else None
+    return event_id if isinstance(event_id, str) else None
