@@ -22,12 +22,9 @@ def trace(number: int) -> list[str]:
     return [f"id-{number:06d} Traceback", *(f"at frame {frame}" for frame in range(FRAMES))]
 
 
-def test_multi_line_events_spread_over_many_chunks_are_merged_whole_and_in_order(
-    tmp_path: Path,
-    redis_server: RedisServer,
-    start_worker: StartWorker,
-    start_listener: StartListener,
-) -> None:
+def merge_config(tmp_path: Path) -> tuple[Path, Path]:
+    """TcpServer and MergeEvent on a queue of their own (small chunks: traces straddle
+    them), merged events to a JSON-lines file; the config and that file."""
     out = tmp_path / "out.jsonl"
     config = write_config(
         tmp_path,
@@ -47,6 +44,16 @@ def test_multi_line_events_spread_over_many_chunks_are_merged_whole_and_in_order
    json_lines: true
 """,
     )
+    return config, out
+
+
+def test_multi_line_events_spread_over_many_chunks_are_merged_whole_and_in_order(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    start_worker: StartWorker,
+    start_listener: StartListener,
+) -> None:
+    config, out = merge_config(tmp_path)
     worker = start_worker(config, redis_server.url, queues="merge", env=WORKER_ENV)
     listener = start_listener(config, redis_server.url)
     count = 5000
@@ -77,25 +84,7 @@ def test_a_worker_killed_with_a_trace_buffered_loses_none_of_it(
     start_worker: StartWorker,
     start_listener: StartListener,
 ) -> None:
-    out = tmp_path / "out.jsonl"
-    config = write_config(
-        tmp_path,
-        f"""- Global:
-   chunk_bytes: 1024
-- TcpServer:
-   interface: 127.0.0.1
-   port: 0
-   queue: merge
-- MergeEvent:
-   queue: merge
-   pattern: '^id-'
-   glue: '|'
-   flush_interval_in_secs: 3600
-- FileSink:
-   file_name: {out}
-   json_lines: true
-""",
-    )
+    config, out = merge_config(tmp_path)
     first = start_worker(config, redis_server.url, queues="merge", env=WORKER_ENV, name="a")
     listener = start_listener(config, redis_server.url)
     count = 300
