@@ -163,6 +163,23 @@ def single_stage_queues(config: PipelineConfig) -> list[str]:
     )
 
 
+@contextlib.contextmanager
+def why_redis_failed(children: list[Child], grace: float = 2.0) -> Iterator[None]:
+    """A call to the private Redis failed: name the child that died (a killed redis-server
+    refuses connections a moment before it can be reaped), else say Redis does not answer."""
+    from redis.exceptions import RedisError
+
+    try:
+        yield
+    except RedisError as error:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            for child in children:
+                child.check_alive()
+            time.sleep(0.05)
+        raise LocalClusterError(f"the private Redis does not answer ({error})") from None
+
+
 @dataclass
 class Watch:
     """Called about ten times a second while the listener runs: a dead child, or a worker
@@ -182,7 +199,8 @@ class Watch:
             child.check_alive()
         if not self.waiting:
             return
-        ready = [key.decode() for key in self.client.keys(READY_PREFIX + "*")]
+        with why_redis_failed(self.children):
+            ready = [key.decode() for key in self.client.keys(READY_PREFIX + "*")]
         self.waiting = [
             name
             for name in self.waiting
@@ -207,7 +225,11 @@ def backlog(client: Any, queues: list[str]) -> int:
 
 
 def wait_until_drained(client: Any, queues: list[str], children: list[Child]) -> None:
-    while (remaining := backlog(client, queues)) > 0:
+    while True:
+        with why_redis_failed(children):
+            remaining = backlog(client, queues)
+        if not remaining:
+            return
         try:
             for child in children:
                 child.check_alive()

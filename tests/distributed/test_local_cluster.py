@@ -181,3 +181,26 @@ def test_a_worker_that_cannot_start_stops_the_run_with_the_reason(tmp_path: Path
     assert process.returncode == 2, text[-2000:]
     assert re.search(r"the worker 'gp-local-\d' exited with code 78", text)
     assert "not installed on the worker hosts" in text
+
+
+def test_a_redis_call_that_fails_names_the_child_that_died_or_says_redis_is_silent() -> None:
+    """A killed redis-server refuses connections a moment before it can be reaped: the
+    failed call waits for the dead child and names it, as the watch would have."""
+    import redis
+
+    from gp_celery.local_cluster import Child, LocalClusterError, why_redis_failed
+    from tests.conftest import free_port
+
+    silent = redis.Redis(port=free_port(), retry=None)
+    dying = Child("private redis-server", subprocess.Popen(["sleep", "0.3"]))
+    expected = pytest.raises(LocalClusterError, match="private redis-server exited with code 0")
+    with expected, why_redis_failed([dying]):
+        silent.ping()
+    alive = Child("worker 'w'", subprocess.Popen(["sleep", "30"]))
+    try:
+        silence = pytest.raises(LocalClusterError, match="the private Redis does not answer")
+        with silence, why_redis_failed([alive], grace=0.3):
+            silent.ping()
+    finally:
+        alive.process.kill()
+        alive.process.wait()
