@@ -153,7 +153,7 @@ def test_sigkill_of_a_pool_child_and_of_the_whole_worker_loses_no_event(
     largest = sorted(chunk_sizes.values(), reverse=True)
     assert len(event_ids) == count  # a chunk that ran twice made the same ids again
     assert dup <= sum(largest[: 1 + in_flight])
-    assert broker.hlen("unacked") == 0
+    wait_for(lambda: broker.hlen("unacked") == 0, 10, "every batch acknowledged")
     assert listener.terminate() == 0
 
 
