@@ -123,7 +123,7 @@ def test_sigkill_of_a_pool_child_and_of_the_whole_worker_loses_no_event(
     # to the queue at once (task_reject_on_worker_lost) and forks a new process.
     wait_for(lambda: len(sink_events(out)) >= 2 * batch_size, 30, "the first batches written")
     os.kill(busy_pool_child(first), signal.SIGKILL)
-    wait_for(lambda: "WorkerLostError" in first.output(), 10, "the worker to notice")
+    wait_for(lambda: "WorkerLostError" in first.output(), 30, "the worker to notice")
     assert "Job:" in first.output()  # a batch was in flight in the killed process
 
     # 2. The whole worker dies with batches in flight: they stay in Redis, unacknowledged,

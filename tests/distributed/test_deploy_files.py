@@ -242,7 +242,7 @@ def test_worker_unit_stop_sequence_is_a_warm_shutdown(
         os.kill(worker.process.pid, kill_signal)
     else:
         os.killpg(worker.process.pid, kill_signal)
-    wait_for(lambda: "Warm shutdown" in worker.output(), 10, "Celery's warm shutdown")
+    wait_for(lambda: "Warm shutdown" in worker.output(), 30, "Celery's warm shutdown")
     time.sleep(0.5)
     assert worker.process.poll() is None, "the worker left before its batch was done"
 

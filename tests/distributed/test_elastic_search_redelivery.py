@@ -46,7 +46,7 @@ def test_a_batch_written_twice_after_a_sigkill_leaves_the_document_count_unchang
     assert first_write >= 1
     (child,) = worker.pool_children()
     os.kill(child, signal.SIGKILL)
-    wait_for(lambda: "WorkerLostError" in worker.output(), 15, "the worker to notice")
+    wait_for(lambda: "WorkerLostError" in worker.output(), 30, "the worker to notice")
 
     def all_stored_and_the_killed_batch_again() -> bool:
         stats = es_stand_in.stats()

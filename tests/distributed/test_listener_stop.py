@@ -72,7 +72,7 @@ def test_a_second_signal_leaves_at_once_and_counts_what_it_abandons(
     redis_server.stop()
     send_lines(listener.port, (line(n) for n in range(321)))
     listener.process.send_signal(signal.SIGTERM)
-    wait_for(lambda: "Received SIGTERM; stopping" in listener.output(), 10, "the first stop")
+    wait_for(lambda: "Received SIGTERM; stopping" in listener.output(), 30, "the first stop")
     listener.process.send_signal(signal.SIGTERM)
     assert listener.process.wait(timeout=10) == 1
     assert "Received SIGTERM again; exiting now. 321 records not yet delivered are lost." in (

@@ -72,7 +72,7 @@ def test_two_stages_on_two_queues_run_on_two_workers(
 
     # Worker A runs the first stage; what crosses to 'second' waits there, since nobody
     # consumes that queue yet. Nothing reaches the sink, which is in the second stage.
-    wait_for(lambda: tasks_run(first.output()) == batches, 20, "stage one to run")
+    wait_for(lambda: tasks_run(first.output()) == batches, 60, "stage one to run")
     wait_for(lambda: broker.llen("second") == batches, 10, "every crossing batch queued")
     assert broker.llen("gp-celery") == 0
     assert sink_events(out) == []
@@ -120,7 +120,7 @@ def test_a_batch_that_cannot_be_handed_on_goes_back_to_its_queue(
         env = {**WORKER_ENV, "GP_REDIS_URL": store.url}
         first = start_worker(config, redis_server.url, queues="gp-celery", env=env, name="a")
         start_worker(config, redis_server.url, queues="second", env=env, name="b")
-        wait_for(lambda: "could not read its data" in first.output(), 20, "a refused task")
+        wait_for(lambda: "could not read its data" in first.output(), 60, "a refused task")
         time.sleep(2)
         store.start()  # with its AOF: every stored batch is back
         counts = wait_for_ids(out, range(count), timeout=60)
