@@ -9,6 +9,7 @@ import orjson
 from pydantic import Field
 from redis.exceptions import RedisError
 
+from gp_celery.clock import wall_clock
 from gp_celery.event import MISSING, Batch, field_path, new_event, set_event_type
 from gp_celery.modules.base import Example, Misc, Options
 from gp_celery.modules.misc.simple_stats.fleet import (
@@ -17,7 +18,6 @@ from gp_celery.modules.misc.simple_stats.fleet import (
     Intervals,
     count_name,
     value_text,
-    wall_clock,
 )
 from gp_celery.modules.registry import register
 from gp_celery.modules.types import FieldName

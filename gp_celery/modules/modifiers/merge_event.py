@@ -10,14 +10,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 from redis.exceptions import RedisError
 
+from gp_celery.clock import monotonic_clock, wall_clock
 from gp_celery.event import EVENT_ID, META, MISSING, Batch, Event, field_path
 from gp_celery.modules.base import Example, Modifier, Options
-from gp_celery.modules.modifiers.merge_event_store import (
-    BufferStore,
-    Stored,
-    monotonic_time,
-    wall_time,
-)
+from gp_celery.modules.modifiers.merge_event_store import BufferStore, Stored
 from gp_celery.modules.registry import register
 from gp_celery.modules.types import FieldName, Regex, Template
 
@@ -138,7 +134,7 @@ class MergeEvent(Modifier[MergeEventOptions]):
             )
             return
         for key, buffer in stored.items():
-            started = monotonic_time(buffer.started)
+            started = monotonic_clock(buffer.started)
             self._buffers[key] = _Buffer(started, buffer.events, buffer.texts)
             self._held.update(filter(None, map(_event_id, buffer.events)))
         if stored:
@@ -166,7 +162,7 @@ class MergeEvent(Modifier[MergeEventOptions]):
         if self._store is None or not self._dirty:
             return
         changed = {
-            key: Stored(wall_time(buffer.started), buffer.events, buffer.texts)
+            key: Stored(wall_clock(buffer.started), buffer.events, buffer.texts)
             for key in self._dirty
             if (buffer := self._buffers.get(key)) is not None
         }

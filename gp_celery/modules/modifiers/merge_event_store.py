@@ -9,7 +9,6 @@ that serves the node starts from what the hash holds.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -56,15 +55,6 @@ class BufferStore:
         if gone:
             pipe.hdel(self.key, *map(_field, gone))
         pipe.execute()
-
-
-def wall_time(monotonic: float) -> float:
-    """A monotonic time on the wall clock (which the next worker shares)."""
-    return monotonic + time.time() - time.monotonic()
-
-
-def monotonic_time(wall: float) -> float:
-    return wall - time.time() + time.monotonic()
 
 
 def _field(key: str) -> bytes:

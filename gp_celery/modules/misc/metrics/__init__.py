@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from gp_celery.clock import wall_clock
 from gp_celery.event import MISSING, Batch, Event, FieldPath, field_path
 from gp_celery.expressions import Template
 from gp_celery.modules.base import Example, Misc
@@ -28,7 +29,6 @@ from gp_celery.modules.misc.simple_stats.fleet import (
     FleetCounts,
     Intervals,
     count_name,
-    wall_clock,
 )
 from gp_celery.modules.registry import register
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from gp_celery.clock import wall_clock
 from gp_celery.event import EVENT_TYPE, META, UNKNOWN_TYPE, Batch, Event
 from gp_celery.modules.base import Example, Misc
 from gp_celery.modules.misc.simple_stats.fleet import (
     Exchange,
     FleetCounts,
     Intervals,
-    wall_clock,
 )
 from gp_celery.modules.misc.simple_stats.options import METRIC_FIELDS, SimpleStatsOptions
 from gp_celery.modules.misc.simple_stats.report import (

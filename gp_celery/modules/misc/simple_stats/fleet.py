@@ -57,12 +57,6 @@ def _replaced(value: object) -> object:
     return value.encode("utf-8", "replace").decode() if isinstance(value, str) else value
 
 
-def wall_clock(now: float) -> float:
-    """The runner's monotonic ``now`` on the wall clock, which every host of a fleet shares
-    (to within NTP's accuracy), so that every process cuts the same intervals."""
-    return now + time.time() - time.monotonic()
-
-
 class Intervals:
     """Where a process stands on the wall clock's grid of ``length``-second intervals:
     the interval of its last tick and, in a fleet, the last ended one it tried to report.
