@@ -34,7 +34,8 @@ class SqsQueueOptions(Options):
 def sqs_client(options: SqsQueueOptions, read_timeout_secs: float) -> Any:
     """A boto3 SQS client that tries each call once: our callers retry, counted and logged
     (the input with its backoff, a sink through the runner), where botocore's own retries
-    would be silent. Imported here, when a node starts: boto3 costs a second to import."""
+    would be silent. Imported here, when a node starts: boto3 takes about half a second
+    to import (measured here), which no other command should pay."""
     import boto3
     from botocore.config import Config
 

@@ -65,8 +65,8 @@ class SQSSinkOptions(SqsQueueOptions):
     """Accepted for GambolPutty configs; no effect (see below)."""
 
 
-Entry = tuple[int, dict[str, str]]
-"""The event's index in the batch, and its SendMessageBatch entry."""
+Entry = tuple[int, dict[str, str], int]
+"""The event's index in the batch, its SendMessageBatch entry, and the body's size in bytes."""
 
 
 @register
@@ -133,7 +133,7 @@ class SQSSink(Sink[SQSSinkOptions]):
             if refused:
                 failures.append(Failure(index, refused, False))
             else:
-                entries.append((index, self._entry(events[index], body)))
+                entries.append((index, self._entry(events[index], body), len(payload)))
         if entries:
             failures += self._send(entries)
         return sorted(failures, key=lambda failure: failure.index)
@@ -153,7 +153,8 @@ class SQSSink(Sink[SQSSinkOptions]):
         try:
             url = self._url()
         except self._errors as error:
-            return [Failure(index, _reason(error), self._retriable(error)) for index, _ in entries]
+            retriable = self._retriable(error)
+            return [Failure(index, _reason(error), retriable) for index, _, _ in entries]
         failures: list[Failure] = []
         for request in _requests(entries, self.options.max_message_bytes):
             failures += self._send_request(url, request)
@@ -169,14 +170,12 @@ class SQSSink(Sink[SQSSinkOptions]):
         return failures
 
     def _send_request(self, url: str, request: list[Entry]) -> list[Failure]:
+        numbered = [{"Id": str(number), **entry} for number, (_, entry, _) in enumerate(request)]
         try:
-            reply = self._client.send_message_batch(
-                QueueUrl=url,
-                Entries=[{"Id": str(number), **entry} for number, (_, entry) in enumerate(request)],
-            )
+            reply = self._client.send_message_batch(QueueUrl=url, Entries=numbered)
         except self._errors as error:
             retriable = self._retriable(error)
-            return [Failure(index, _reason(error), retriable) for index, _ in request]
+            return [Failure(index, _reason(error), retriable) for index, _, _ in request]
         return [
             Failure(
                 request[int(failed["Id"])][0],
@@ -224,7 +223,7 @@ def _requests(entries: list[Entry], max_bytes: int) -> Iterator[list[Entry]]:
     request: list[Entry] = []
     size = 0
     for item in entries:
-        body_bytes = len(item[1]["MessageBody"].encode("utf-8"))
+        body_bytes = item[2]
         if request and (len(request) == MAX_ENTRIES or size + body_bytes > max_bytes):
             yield request
             request, size = [], 0
