@@ -12,7 +12,7 @@ from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from gp_celery.app import app, config_path, from_broker
+from gp_celery.app import SETTINGS, app, config_path, from_broker
 from gp_celery.broker.messages import TASK_NAME
 from gp_celery.worker import (
     WorkerConfigError,
@@ -24,7 +24,7 @@ from gp_celery.worker import (
     runtime_for,
     set_plan,
 )
-from gp_celery.worker.runtime import pushed_config
+from gp_celery.worker.runtime import from_broker_client, pushed_config
 from gp_celery.worker.stage import run_task
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def _plan(sender: Any, **_: Any) -> None:
     pushed_name = from_broker()
     queues = sorted(sender.app.amqp.queues.consume_from)
     try:
-        pushed = pushed_config(pushed_name, _redis()) if pushed_name else None
+        pushed = pushed_config(pushed_name, from_broker_client(SETTINGS)) if pushed_name else None
         config = load_worker_config(path, pushed)
         check_single_consumers(config, queues, pool_processes(sender))
     except (WorkerConfigError, RedisError) as error:
@@ -65,15 +65,6 @@ def _plan(sender: Any, **_: Any) -> None:
         raise SystemExit(EXIT_CONFIG) from None
     mine = [queue for queue in queues if queue in config.stage_queues]
     set_plan(WorkerPlan(path, mine, from_broker=pushed_name))
-
-
-def _redis() -> Any:
-    from gp_celery.app import SETTINGS
-    from gp_celery.broker.redis import redis_client
-
-    if not SETTINGS.store_url:
-        raise WorkerConfigError("--gp-from-broker needs Redis (GP_REDIS_URL)")
-    return redis_client(SETTINGS.store_url)
 
 
 READY_PREFIX: Final = "gp-celery:ready:"

@@ -71,8 +71,8 @@ def push(client: Any, name: str, text: str, source: str, digests: dict[str, str]
 
 
 def current(client: Any, name: str) -> Pushed | None:
-    version = client.hget(_key(name), CURRENT)
-    return None if version is None else version_of(client, name, int(version))
+    version = current_version(client, name)
+    return None if version is None else version_of(client, name, version)
 
 
 def current_version(client: Any, name: str) -> int | None:

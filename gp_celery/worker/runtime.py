@@ -79,6 +79,13 @@ def load_worker_config(path: str | None, pushed: Pushed | None = None) -> Pipeli
     return config
 
 
+def from_broker_client(settings: BrokerSettings) -> Any:
+    """The Redis that pushed configs live in, for --gp-from-broker."""
+    if not settings.store_url:
+        raise WorkerConfigError("--gp-from-broker needs Redis (GP_REDIS_URL)")
+    return redis_client(settings.store_url)
+
+
 def pushed_config(name: str, client: Any, digest: str | None = None) -> Pushed:
     """The current version of a pushed config, or the version a stage digest belongs to."""
     from gp_celery.broker.pushed import current, version_for_digest
@@ -134,9 +141,7 @@ class WorkerRuntime:
         """A runtime for the plan's config file, or for ``pushed`` (a version in Redis)."""
         client = redis_client(settings.store_url) if settings.store_url else None
         if pushed is None and plan.from_broker:
-            if client is None:
-                raise WorkerConfigError("--gp-from-broker needs Redis (GP_REDIS_URL)")
-            pushed = pushed_config(plan.from_broker, client)
+            pushed = pushed_config(plan.from_broker, from_broker_client(settings))
         config = load_worker_config(plan.config_path, pushed)
         stages = plan.queues or config.stage_queues
         letters: LetterBox
